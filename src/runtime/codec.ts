@@ -1,0 +1,74 @@
+import { Decoder, Encoder } from 'cbor-x';
+import { scanCbor } from './cbor-scan.ts';
+import { DecodeError, EncodeError, FrameTooLargeError, messageOf } from './errors.ts';
+
+export interface CodecLimits {
+  /** Largest encoded value or batch accepted, in bytes. 1 MiB: the wire protocol's frame cap. */
+  maxBytes: number;
+  /** Deepest nesting of arrays, maps and tags. 64 is far above any message of ours. */
+  maxDepth: number;
+}
+
+export const DEFAULT_CODEC_LIMITS: CodecLimits = { maxBytes: 1024 * 1024, maxDepth: 64 };
+
+/**
+ * cbor-x with limits. Every decode first runs the structural scan (depth, lengths, trailing bytes)
+ * so hostile bytes give a DecodeError with a stable code, never a crash, a stack overflow or a
+ * huge allocation. Shared refs (see shared-ref.ts) are cbor-x tag extensions and so travel
+ * through every Codec without any per-message code.
+ */
+export class Codec {
+  readonly limits: CodecLimits;
+  readonly #encoder = new Encoder({ useRecords: false });
+  readonly #decoder = new Decoder({ useRecords: false });
+
+  constructor(limits: Partial<CodecLimits> = {}) {
+    this.limits = { ...DEFAULT_CODEC_LIMITS, ...limits };
+  }
+
+  /**
+   * Encode one value. The result is a view into the encoder's reusable block: it stays valid,
+   * but it shares its ArrayBuffer with other results, so copy it before transferring it.
+   */
+  encode(value: unknown): Uint8Array {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#encoder.encode(value);
+    } catch (err) {
+      throw new EncodeError(`cannot encode value: ${messageOf(err)}`, { cause: err });
+    }
+    if (bytes.length > this.limits.maxBytes) throw new FrameTooLargeError(bytes.length, this.limits.maxBytes);
+    return bytes;
+  }
+
+  /** Decode exactly one CBOR item; trailing bytes are an error. */
+  decode(bytes: Uint8Array): unknown {
+    this.#check(bytes, 1);
+    return this.#run(() => this.#decoder.decode(bytes));
+  }
+
+  /** Decode a CBOR sequence (several items back to back), as batches travel. */
+  decodeSequence(bytes: Uint8Array): unknown[] {
+    const count = this.#check(bytes, Number.POSITIVE_INFINITY);
+    if (count === 0) return [];
+    return this.#run(() => this.#decoder.decodeMultiple(bytes) as unknown[]);
+  }
+
+  #check(bytes: Uint8Array, maxItems: number): number {
+    if (bytes.length > this.limits.maxBytes) throw new FrameTooLargeError(bytes.length, this.limits.maxBytes);
+    const count = scanCbor(bytes, this.limits.maxDepth, maxItems);
+    if (maxItems === 1 && count !== 1) throw new DecodeError('ERR_DECODE_MALFORMED', 'expected exactly one CBOR item');
+    return count;
+  }
+
+  #run<T>(decode: () => T): T {
+    try {
+      return decode();
+    } catch (err) {
+      if (err instanceof DecodeError) throw err;
+      // A structurally valid item can still be semantically bad (an unknown record, a tag whose
+      // content is wrong, a shared ref that fails to rebuild): all of it is a decode error.
+      throw new DecodeError('ERR_DECODE_MALFORMED', `cannot decode: ${messageOf(err)}`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import type { DispatchClock } from './spawner.ts';
+
+/**
+ * Per-service bookkeeping for quiescence (clocked dispatch, seed 004): every dispatch ticks the
+ * system's clock and this service's count; completions raise `processed`. `settled()` waits for
+ * `processed` to reach the count dispatched before it was called.
+ */
+export class Progress {
+  dispatched = 0;
+  processed = 0;
+  readonly #clock: DispatchClock;
+  #waiters: { count: number; wake: () => void }[] = [];
+
+  constructor(clock: DispatchClock) {
+    this.#clock = clock;
+  }
+
+  dispatch(): void {
+    this.dispatched++;
+    this.#clock.value++;
+  }
+
+  /** The dispatch did not happen after all (the queue refused it). */
+  undo(): void {
+    this.dispatched--;
+    this.#clock.value--;
+  }
+
+  complete(processed: number): void {
+    this.processed = processed;
+    if (this.#waiters.length === 0) return;
+    const still: { count: number; wake: () => void }[] = [];
+    for (const waiter of this.#waiters) {
+      if (waiter.count <= processed) waiter.wake();
+      else still.push(waiter);
+    }
+    this.#waiters = still;
+  }
+
+  whenProcessed(count: number): Promise<void> {
+    if (this.processed >= count) return Promise.resolve();
+    return new Promise((wake) => this.#waiters.push({ count, wake }));
+  }
+}
