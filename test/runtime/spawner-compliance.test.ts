@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sinon from 'sinon';
 import { createServiceSystem } from '../../src/assemble.ts';
+import type { Logger } from '../../src/runtime/logger.ts';
 import { internedCount } from '../../src/runtime/shared-ref.ts';
 import { defineService, serviceModule } from '../../src/runtime/service.ts';
 import { SPAWNER_KINDS, type SpawnerKind } from '../../src/runtime/spawner.ts';
@@ -54,13 +56,15 @@ for (const kind of SPAWNER_KINDS) {
     let system: ServiceSystem;
     let gate: ReturnType<typeof gateService>;
     let dir: string;
+    let log: Logger & { [K in 'warn' | 'info' | 'error']: sinon.SinonSpy };
 
     const spawnCompliance = (name: string, extra: Partial<ServiceSpec> = {}) =>
       system.spawn<ComplianceProtocol>({ name, module: COMPLIANCE, spawner: kind, ...extra });
 
     beforeEach(async () => {
       dir = mkdtempSync(join(tmpdir(), 'mydht-spawner-'));
-      system = createServiceSystem();
+      log = spyLogger();
+      system = createServiceSystem({ log });
       gate = gateService();
       await system.spawn({ name: 'gate', module: COMPLIANCE, spawner: 'same-loop', definition: gate.definition }).ready;
     });
@@ -210,6 +214,16 @@ for (const kind of SPAWNER_KINDS) {
       );
     });
 
+    it('logs reach the parent logger, tagged with the service name', async () => {
+      const service = spawnCompliance('svc');
+      await service.call({ type: 'shout', text: 'hello', stderr: kind !== 'same-loop' });
+      await until(() => log.warn.calledWithMatch({ service: 'svc', text: 'hello' }, 'shouted'));
+      if (kind !== 'same-loop') {
+        // A worker's or child's own stderr is read line by line into the parent's log.
+        await until(() => log.warn.calledWithMatch({ service: 'svc', stream: 'stderr' }, 'stderr says hello'));
+      }
+    });
+
     if (kind !== 'same-loop') {
       it(`crash and restart (${kind})`, async () => {
         const service = spawnCompliance('svc', { restart: { backoffMs: 5 } });
@@ -260,6 +274,35 @@ for (const kind of SPAWNER_KINDS) {
       assert.equal(await sink.call({ type: 'received' }), services * messages);
     });
   });
+}
+
+/** A logger whose calls are sinon spies; a child's bindings are merged into the fields, as pino's are. */
+function spyLogger(): Logger & { [K in 'warn' | 'info' | 'error']: sinon.SinonSpy } {
+  const root = {
+    trace: sinon.spy(),
+    debug: sinon.spy(),
+    info: sinon.spy(),
+    warn: sinon.spy(),
+    error: sinon.spy(),
+    fatal: sinon.spy(),
+    child: (bindings: Record<string, unknown>) => childOf(bindings),
+  };
+  const childOf = (bindings: Record<string, unknown>): Logger => {
+    const at =
+      (spy: sinon.SinonSpy) =>
+      (fields: object | string, message?: string): void =>
+        typeof fields === 'string' ? spy({ ...bindings }, fields) : spy({ ...bindings, ...fields }, message);
+    return {
+      trace: at(root.trace),
+      debug: at(root.debug),
+      info: at(root.info),
+      warn: at(root.warn),
+      error: at(root.error),
+      fatal: at(root.fatal),
+      child: (more) => childOf({ ...bindings, ...more }),
+    };
+  };
+  return root;
 }
 
 /** Let the event loop turn a few times (I/O included) without a timer-based sleep. */

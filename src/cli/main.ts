@@ -1,0 +1,69 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { SPAWNER_KINDS, type SpawnerKind } from '../runtime/spawner.ts';
+import { runDemo } from './demo.ts';
+
+/** Exit codes, as scripts rely on them. */
+export const EXIT = { ok: 0, notFound: 1, usage: 2, unreachable: 3 } as const;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command()
+    .name('mydht')
+    .description('A pluggable peer-to-peer DHT node.')
+    .version(await version(), '-V, --version')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  let exitCode: number = EXIT.ok;
+  program
+    .command('demo')
+    .description(
+      'Run the service runtime demo: a key-value service under each spawner (same-loop, worker-thread, ' +
+        'child-process), with records put and read back through it.',
+    )
+    .option('-r, --records <count>', 'records to put and get under each spawner', positiveInt, 10_000)
+    .addOption(
+      new Option('-s, --spawners <kinds>', 'comma-separated spawners to run').default(SPAWNER_KINDS.join(',')).argParser(spawnerList),
+    )
+    .option('--json', 'print one JSON object per spawner instead of a table')
+    .action(async (options: { records: number; spawners: SpawnerKind[] | string; json?: boolean }) => {
+      const spawners = typeof options.spawners === 'string' ? spawnerList(options.spawners) : options.spawners;
+      exitCode = await runDemo({ records: options.records, spawners, json: options.json === true });
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw err;
+  }
+  return exitCode;
+}
+
+function positiveInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 1) throw new InvalidArgumentError('expected a positive integer');
+  return parsed;
+}
+
+function spawnerList(value: string): SpawnerKind[] {
+  const kinds = value.split(',').map((kind) => kind.trim());
+  for (const kind of kinds) {
+    if (!SPAWNER_KINDS.includes(kind as SpawnerKind)) {
+      throw new InvalidArgumentError(`unknown spawner "${kind}"; expected one of ${SPAWNER_KINDS.join(', ')}`);
+    }
+  }
+  return kinds as SpawnerKind[];
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  for (const path of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(await readFile(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'mydht' && typeof pkg.version === 'string') return pkg.version;
+    } catch {}
+  }
+  return 'unknown';
+}
