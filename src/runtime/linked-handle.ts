@@ -71,7 +71,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
   readonly #budget: RestartBudget;
   readonly #unsent = new Deque<Unsent>();
   readonly #calls = new Map<number, PendingCall>();
-  readonly #ordered = new Deque<unknown[]>();
+  readonly #ordered = new Deque<{ generation: number; envelope: unknown[] }>();
   readonly #ports = new Map<string, ServicePort<Protocol>>();
   #nextCallId = 1;
   #state: ServiceState = 'starting';
@@ -370,8 +370,8 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
         case Envelope.PROCESSED:
           // These keep their order: a service's sends are dispatched before the count that says
           // it handled the command that made them, which is what settled() relies on.
-          this.#ordered.push(envelope);
-          if (!this.#orderedRunning) void this.#runOrdered(this.#generation);
+          this.#ordered.push({ generation: this.#generation, envelope });
+          if (!this.#orderedRunning) void this.#runOrdered();
           break;
         default:
           this.#options.log.debug({ service: this.name, kind: envelope[0] }, 'unknown envelope from service host');
@@ -379,10 +379,12 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     }
   }
 
-  async #runOrdered(generation: number): Promise<void> {
+  async #runOrdered(): Promise<void> {
     this.#orderedRunning = true;
     try {
-      for (let envelope = this.#ordered.shift(); envelope !== undefined; envelope = this.#ordered.shift()) {
+      for (let entry = this.#ordered.shift(); entry !== undefined; entry = this.#ordered.shift()) {
+        const { generation, envelope } = entry;
+        // Envelopes of a generation that has since died are dropped, not those of its successor.
         if (generation !== this.#generation) continue;
         if (envelope[0] === Envelope.PROCESSED) {
           this.#remoteHandled = envelope[1] as number;

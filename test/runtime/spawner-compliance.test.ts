@@ -241,6 +241,26 @@ for (const kind of SPAWNER_KINDS) {
       });
     }
 
+    if (kind !== 'same-loop') {
+      it('after a restart, what the new generation sends still reaches its peers', async () => {
+        // `sink` is same-loop, one command deep, and held at the gate: forwards to it back up.
+        const sink = system.spawn<ComplianceProtocol>({ name: 'sink', module: COMPLIANCE, spawner: 'same-loop', queueCapacity: 1 });
+        const other = system.spawn<ComplianceProtocol>({ name: 'other', module: COMPLIANCE, spawner: 'same-loop' });
+        const service = spawnCompliance('svc', { restart: { backoffMs: 5 } });
+        await Promise.all([sink.ready, other.ready, service.ready]);
+        const held = sink.call({ type: 'hold' });
+        await until(() => gate.waiting === 1);
+        for (let i = 0; i < 3; i++) await service.call({ type: 'forward', to: 'sink', text: String(i) });
+        await service.send({ type: 'crash' });
+        await until(() => service.status().restarts === 1 && service.status().state === 'running');
+        await service.call({ type: 'forward', to: 'other', text: 'after' });
+        gate.open();
+        assert.equal(await held, 'released');
+        await system.settled();
+        assert.equal(await other.call({ type: 'count' }), 1);
+      });
+    }
+
     it(`daisy chain of ${CHAIN[kind].services} services x ${CHAIN[kind].messages} messages`, async () => {
       const { services, messages } = CHAIN[kind];
       const chain = [];
@@ -311,10 +331,10 @@ async function turns(count: number): Promise<void> {
 }
 
 /** Wait for a condition that an event will make true, turning the loop between checks. */
-async function until(condition: () => boolean, maxTurns = 100_000): Promise<void> {
-  for (let i = 0; i < maxTurns; i++) {
-    if (condition()) return;
+async function until(condition: () => boolean, withinMs = 10_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition still false after ${withinMs} ms`);
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  throw new Error('condition never became true');
 }
