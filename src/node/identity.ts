@@ -1,0 +1,128 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MyDhtError } from '../runtime/errors.ts';
+import type { Logger } from '../runtime/logger.ts';
+
+/** Raw Ed25519 public keys and signatures, and SHA-256 peer ids, in bytes. */
+export const PUBLIC_KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+export const PEER_ID_BYTES = 32;
+
+/** The key file inside a node's data dir: PKCS#8 PEM, readable by its owner only. */
+export const KEY_FILE = 'node.key';
+const KEY_FILE_MODE = 0o600;
+
+export class IdentityError extends MyDhtError {}
+
+/** A peer id is the SHA-256 of the raw Ed25519 public key: a 256-bit Kademlia id. */
+export function peerIdOf(publicKey: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(publicKey).digest());
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** A node's own key pair and id. The private key never leaves this object. */
+export class NodeIdentity {
+  readonly publicKey: Uint8Array;
+  readonly id: Uint8Array;
+  readonly idHex: string;
+  readonly #privateKey: KeyObject;
+
+  private constructor(privateKey: KeyObject) {
+    this.#privateKey = privateKey;
+    this.publicKey = rawPublicKey(createPublicKey(privateKey));
+    this.id = peerIdOf(this.publicKey);
+    this.idHex = toHex(this.id);
+  }
+
+  static generate(): NodeIdentity {
+    return new NodeIdentity(generateKeyPairSync('ed25519').privateKey);
+  }
+
+  /** The PKCS#8 PEM form, as the key file holds it. */
+  toPem(): string {
+    return this.#privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  }
+
+  static fromPem(pem: string): NodeIdentity {
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(pem);
+    } catch (err) {
+      throw new IdentityError('ERR_KEY_INVALID', `the node key is not a valid private key: ${(err as Error).message}`);
+    }
+    if (key.asymmetricKeyType !== 'ed25519') {
+      throw new IdentityError('ERR_KEY_INVALID', `the node key must be Ed25519, not ${key.asymmetricKeyType ?? 'unknown'}`);
+    }
+    return new NodeIdentity(key);
+  }
+
+  /**
+   * The identity kept in `dataDir`, created on first start. The key file is written with mode
+   * 0600; one found readable by others is tightened back to 0600, with a warning.
+   */
+  static async loadOrCreate(dataDir: string, log?: Logger): Promise<NodeIdentity> {
+    const path = join(dataDir, KEY_FILE);
+    let pem: string | undefined;
+    try {
+      pem = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (pem === undefined) {
+      const identity = NodeIdentity.generate();
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      // 'wx': never overwrite a key another process created meanwhile.
+      await writeFile(path, identity.toPem(), { mode: KEY_FILE_MODE, flag: 'wx' });
+      log?.info({ id: identity.idHex, path }, 'created node key');
+      return identity;
+    }
+    const mode = (await stat(path)).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      log?.warn({ path, mode: mode.toString(8) }, 'node key was readable by others; set to 0600');
+      await chmod(path, KEY_FILE_MODE);
+    }
+    return NodeIdentity.fromPem(pem);
+  }
+
+  sign(message: Uint8Array): Uint8Array {
+    return new Uint8Array(sign(null, message, this.#privateKey));
+  }
+}
+
+/**
+ * Verify an Ed25519 signature by a raw public key. Wrong lengths are a plain `false`, never a
+ * throw: they come from the network.
+ */
+export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
+  try {
+    return verify(null, message, publicKeyObject(publicKey), signature);
+  } catch {
+    return false;
+  }
+}
+
+// Building a KeyObject from raw bytes costs more than the verify itself; keep the recent ones.
+const KEY_CACHE_SIZE = 4096;
+const keyCache = new Map<string, KeyObject>();
+
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  const cacheKey = toHex(publicKey);
+  let key = keyCache.get(cacheKey);
+  if (key === undefined) {
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' });
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(cacheKey, key);
+  }
+  return key;
+}
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  const jwk = key.export({ format: 'jwk' });
+  if (typeof jwk.x !== 'string') throw new IdentityError('ERR_KEY_INVALID', 'cannot read the Ed25519 public key');
+  return new Uint8Array(Buffer.from(jwk.x, 'base64url'));
+}

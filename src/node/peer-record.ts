@@ -1,0 +1,129 @@
+import { multiaddr } from '@multiformats/multiaddr';
+import { Codec } from '../runtime/codec.ts';
+import { MyDhtError } from '../runtime/errors.ts';
+import { defineShared } from '../runtime/shared-ref.ts';
+import {
+  NodeIdentity,
+  PEER_ID_BYTES,
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  peerIdOf,
+  toHex,
+  verifySignature,
+} from './identity.ts';
+
+/** The context label of a peer record signature; no other signature of ours uses it. */
+const RECORD_LABEL = 'mydht/peer-record/v1';
+/** A record names at most this many addresses, each at most this long: enough for any real node. */
+export const MAX_ADDRESSES = 16;
+export const MAX_ADDRESS_LENGTH = 256;
+
+export class PeerRecordError extends MyDhtError {}
+
+export interface PeerRecordFields {
+  id: Uint8Array;
+  publicKey: Uint8Array;
+  addresses: string[];
+  seq: number;
+  signature: Uint8Array;
+}
+
+const signingCodec = new Codec();
+
+/**
+ * A peer's self-signed description: its id, its public key, the multiaddrs it listens on, and a
+ * sequence number that grows with each new version. Every record built from outside goes through
+ * `PeerRecord.verify`, which checks id == SHA-256(key) and the signature, so a record in hand is
+ * always authentic. Peer records are shared refs: they cross threads and processes by value and
+ * are interned by id on arrival, the newest sequence winning.
+ */
+export class PeerRecord {
+  readonly id: Uint8Array;
+  readonly idHex: string;
+  readonly publicKey: Uint8Array;
+  addresses: readonly string[];
+  seq: number;
+  signature: Uint8Array;
+
+  private constructor(fields: PeerRecordFields) {
+    this.id = fields.id;
+    this.idHex = toHex(fields.id);
+    this.publicKey = fields.publicKey;
+    this.addresses = fields.addresses;
+    this.seq = fields.seq;
+    this.signature = fields.signature;
+  }
+
+  /** Sign a new record for this node. */
+  static create(identity: NodeIdentity, addresses: readonly string[], seq: number): PeerRecord {
+    const checked = checkAddresses(addresses);
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new PeerRecordError('ERR_PEER_RECORD_INVALID', 'seq must be a non-negative integer');
+    const signature = identity.sign(signedBytes(identity.id, identity.publicKey, checked, seq));
+    return new PeerRecord({ id: identity.id, publicKey: identity.publicKey, addresses: checked, seq, signature });
+  }
+
+  /** Build a record from untrusted fields, or throw a PeerRecordError with a stable code. */
+  static verify(fields: unknown): PeerRecord {
+    const f = fields as Partial<PeerRecordFields> | null;
+    if (typeof f !== 'object' || f === null) throw invalid('not an object');
+    if (!(f.id instanceof Uint8Array) || f.id.length !== PEER_ID_BYTES) throw invalid('id must be 32 bytes');
+    if (!(f.publicKey instanceof Uint8Array) || f.publicKey.length !== PUBLIC_KEY_BYTES) throw invalid('public key must be 32 bytes');
+    if (!(f.signature instanceof Uint8Array) || f.signature.length !== SIGNATURE_BYTES) throw invalid('signature must be 64 bytes');
+    if (!Number.isSafeInteger(f.seq) || (f.seq as number) < 0) throw invalid('seq must be a non-negative integer');
+    if (!Array.isArray(f.addresses)) throw invalid('addresses must be a list');
+    const addresses = checkAddresses(f.addresses);
+    if (!equalBytes(peerIdOf(f.publicKey), f.id)) {
+      throw new PeerRecordError('ERR_PEER_ID_MISMATCH', `peer id ${toHex(f.id)} is not the hash of its public key`);
+    }
+    if (!verifySignature(f.publicKey, signedBytes(f.id, f.publicKey, addresses, f.seq as number), f.signature)) {
+      throw new PeerRecordError('ERR_SIGNATURE_INVALID', `peer record of ${toHex(f.id)} has a bad signature`);
+    }
+    return new PeerRecord({ id: f.id, publicKey: f.publicKey, addresses, seq: f.seq as number, signature: f.signature });
+  }
+
+  toFields(): PeerRecordFields {
+    return { id: this.id, publicKey: this.publicKey, addresses: [...this.addresses], seq: this.seq, signature: this.signature };
+  }
+
+  /** Take a newer version of the same peer's record (higher seq); older or equal ones are ignored. */
+  adopt(newer: PeerRecord): boolean {
+    if (newer.idHex !== this.idHex || newer.seq <= this.seq) return false;
+    this.addresses = newer.addresses;
+    this.seq = newer.seq;
+    this.signature = newer.signature;
+    return true;
+  }
+}
+
+export const PeerRecordShared = defineShared<PeerRecord, PeerRecordFields>({
+  class: PeerRecord,
+  tag: 40_001,
+  id: (record) => record.idHex,
+  toSendable: (record) => record.toFields(),
+  fromSendable: (fields) => PeerRecord.verify(fields),
+  update: (existing, fields) => void existing.adopt(PeerRecord.verify(fields)),
+});
+
+function signedBytes(id: Uint8Array, publicKey: Uint8Array, addresses: readonly string[], seq: number): Uint8Array {
+  return signingCodec.encode([RECORD_LABEL, id, publicKey, addresses, seq]);
+}
+
+function checkAddresses(addresses: readonly unknown[]): string[] {
+  if (addresses.length > MAX_ADDRESSES) throw invalid(`more than ${MAX_ADDRESSES} addresses`);
+  return addresses.map((address) => {
+    if (typeof address !== 'string' || address.length > MAX_ADDRESS_LENGTH) throw invalid('an address must be a multiaddr string');
+    try {
+      return multiaddr(address).toString();
+    } catch {
+      throw new PeerRecordError('ERR_ADDRESS_INVALID', `not a multiaddr: ${JSON.stringify(address)}`);
+    }
+  });
+}
+
+function invalid(detail: string): PeerRecordError {
+  return new PeerRecordError('ERR_PEER_RECORD_INVALID', `invalid peer record: ${detail}`);
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}

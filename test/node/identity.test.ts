@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Codec } from '../../src/runtime/codec.ts';
+import { KEY_FILE, NodeIdentity, peerIdOf, verifySignature } from '../../src/node/identity.ts';
+import { PeerRecord } from '../../src/node/peer-record.ts';
+
+describe('node identity', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'mydht-identity-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is created on first start with mode 0600, and the same on the next', async () => {
+    const first = await NodeIdentity.loadOrCreate(dir);
+    assert.equal(statSync(join(dir, KEY_FILE)).mode & 0o777, 0o600);
+    const second = await NodeIdentity.loadOrCreate(dir);
+    assert.equal(second.idHex, first.idHex);
+    assert.deepEqual(first.id, peerIdOf(first.publicKey));
+    assert.equal(first.id.length, 32);
+  });
+
+  it('a key file readable by others is tightened to 0600', async () => {
+    await NodeIdentity.loadOrCreate(dir);
+    chmodSync(join(dir, KEY_FILE), 0o644);
+    await NodeIdentity.loadOrCreate(dir);
+    assert.equal(statSync(join(dir, KEY_FILE)).mode & 0o777, 0o600);
+  });
+
+  it('a garbage key file is ERR_KEY_INVALID', async () => {
+    writeFileSync(join(dir, KEY_FILE), 'not a key', { mode: 0o600 });
+    await assert.rejects(NodeIdentity.loadOrCreate(dir), { code: 'ERR_KEY_INVALID' });
+  });
+
+  it('signatures verify, and wrong key or signature lengths are false, not a throw', () => {
+    const identity = NodeIdentity.generate();
+    const message = new TextEncoder().encode('hello');
+    const signature = identity.sign(message);
+    assert.equal(verifySignature(identity.publicKey, message, signature), true);
+    assert.equal(verifySignature(NodeIdentity.generate().publicKey, message, signature), false);
+    assert.equal(verifySignature(identity.publicKey.subarray(1), message, signature), false);
+    assert.equal(verifySignature(identity.publicKey, message, signature.subarray(1)), false);
+    assert.equal(verifySignature(identity.publicKey, message, new Uint8Array(64)), false);
+  });
+});
+
+describe('peer records', () => {
+  const identity = NodeIdentity.generate();
+  const addresses = ['/ip4/127.0.0.1/tcp/4001', '/memory/a'];
+
+  it('a signed record verifies from its fields', () => {
+    const record = PeerRecord.create(identity, addresses, 3);
+    const again = PeerRecord.verify(record.toFields());
+    assert.equal(again.idHex, identity.idHex);
+    assert.deepEqual(again.addresses, addresses);
+    assert.equal(again.seq, 3);
+  });
+
+  it('a changed address or seq breaks the signature', () => {
+    const fields = PeerRecord.create(identity, addresses, 3).toFields();
+    assert.throws(() => PeerRecord.verify({ ...fields, addresses: ['/ip4/127.0.0.2/tcp/4001'] }), { code: 'ERR_SIGNATURE_INVALID' });
+    assert.throws(() => PeerRecord.verify({ ...fields, seq: 4 }), { code: 'ERR_SIGNATURE_INVALID' });
+  });
+
+  it('a valid signature by another key while claiming this id is refused', () => {
+    const other = NodeIdentity.generate();
+    const forged = PeerRecord.create(other, addresses, 1).toFields();
+    assert.throws(() => PeerRecord.verify({ ...forged, id: identity.id }), { code: 'ERR_PEER_ID_MISMATCH' });
+    assert.throws(() => PeerRecord.verify({ ...forged, publicKey: identity.publicKey }), { code: 'ERR_PEER_ID_MISMATCH' });
+  });
+
+  it('wrong lengths, types and addresses are refused with stable codes', () => {
+    const fields = PeerRecord.create(identity, addresses, 1).toFields();
+    for (const bad of [
+      { ...fields, id: fields.id.subarray(1) },
+      { ...fields, publicKey: new Uint8Array(33) },
+      { ...fields, signature: fields.signature.subarray(0, 63) },
+      { ...fields, seq: -1 },
+      { ...fields, seq: 1.5 },
+      { ...fields, addresses: 'nope' },
+      { ...fields, addresses: Array(17).fill('/memory/a') },
+      null,
+      42,
+    ]) {
+      assert.throws(() => PeerRecord.verify(bad), { code: 'ERR_PEER_RECORD_INVALID' });
+    }
+    assert.throws(() => PeerRecord.verify({ ...fields, addresses: ['/ip4/999.0.0.1/tcp/1'] }), { code: 'ERR_ADDRESS_INVALID' });
+  });
+
+  it('crosses a codec as a shared ref, verified and interned, newest seq winning', () => {
+    const codec = new Codec();
+    const record = PeerRecord.create(identity, addresses, 1);
+    const [a, b] = codec.decode(codec.encode([record, record])) as PeerRecord[];
+    assert.equal(a, b);
+    assert.ok(a instanceof PeerRecord);
+    const newer = PeerRecord.create(identity, ['/memory/b'], 2);
+    const decodedNewer = codec.decode(codec.encode(newer)) as PeerRecord;
+    assert.equal(decodedNewer.seq, 2);
+    assert.deepEqual(decodedNewer.addresses, ['/memory/b']);
+  });
+
+  it('a forged record inside a message fails the whole decode with a typed error', () => {
+    const codec = new Codec();
+    const other = NodeIdentity.generate();
+    const record = PeerRecord.create(other, addresses, 1);
+    const bytes = codec.encode(record);
+    // Flip a bit inside the signature (the last bytes of the encoding).
+    const tampered = Uint8Array.from(bytes);
+    tampered[tampered.length - 3]! ^= 1;
+    assert.throws(() => codec.decode(tampered), { code: 'ERR_DECODE_MALFORMED' });
+  });
+});
