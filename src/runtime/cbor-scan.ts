@@ -7,10 +7,18 @@ import { DecodeError } from './errors.ts';
  * - nesting depth (arrays, maps and tags) is at most `maxDepth`;
  * - every claimed string length fits in the bytes that remain, and every claimed array or map
  *   count could fit (each item takes at least one byte), so no lie about a length allocates;
- * - the reserved additional-information values 28-30 and stray "break" bytes are refused.
+ * - the reserved additional-information values 28-30 and stray "break" bytes are refused;
+ * - only tags that `allowTag` accepts pass. cbor-x also decodes value-sharing (28/29) and packed
+ *   (51/6) tags, with which a few hundred bytes expand into a structure of 2^40 leaves or a cycle,
+ *   and tag 27, which calls constructors: none of them ever comes from our own encoder.
  * It returns the number of top-level items (a CBOR sequence, RFC 8742, may hold several).
  */
-export function scanCbor(bytes: Uint8Array, maxDepth: number, maxItems = Number.POSITIVE_INFINITY): number {
+export function scanCbor(
+  bytes: Uint8Array,
+  maxDepth: number,
+  maxItems = Number.POSITIVE_INFINITY,
+  allowTag: (tag: number) => boolean = () => true,
+): number {
   const end = bytes.length;
   // remaining[i] is the number of items still expected at depth i; -1 means indefinite (until break).
   const remaining: number[] = [];
@@ -101,6 +109,7 @@ export function scanCbor(bytes: Uint8Array, maxDepth: number, maxItems = Number.
       }
       case 6:
         if (indefinite) fail('indefinite tag');
+        if (!allowTag(arg)) fail(`tag ${arg} is not accepted`);
         open(1, -1);
         break;
       default: // major 7: simple values and floats; the argument bytes were already skipped.

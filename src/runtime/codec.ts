@@ -12,6 +12,17 @@ export interface CodecLimits {
 export const DEFAULT_CODEC_LIMITS: CodecLimits = { maxBytes: 1024 * 1024, maxDepth: 64 };
 
 /**
+ * The CBOR tags our encoder writes, and so the only ones a decoder accepts: dates (1), bignums
+ * (2, 3), typed arrays (64-87, RFC 8746; cbor-x tags every Uint8Array 64), sets (258), maps
+ * (259), and shared refs (40000-49999, see shared-ref.ts).
+ */
+export function isAcceptedTag(tag: number): boolean {
+  return (
+    tag === 1 || tag === 2 || tag === 3 || (tag >= 64 && tag <= 87) || tag === 258 || tag === 259 || (tag >= 40_000 && tag <= 49_999)
+  );
+}
+
+/**
  * cbor-x with limits. Every decode first runs the structural scan (depth, lengths, trailing bytes)
  * so hostile bytes give a DecodeError with a stable code, never a crash, a stack overflow or a
  * huge allocation. Shared refs (see shared-ref.ts) are cbor-x tag extensions and so travel
@@ -56,7 +67,7 @@ export class Codec {
 
   #check(bytes: Uint8Array, maxItems: number): number {
     if (bytes.length > this.limits.maxBytes) throw new FrameTooLargeError(bytes.length, this.limits.maxBytes);
-    const count = scanCbor(bytes, this.limits.maxDepth, maxItems);
+    const count = scanCbor(bytes, this.limits.maxDepth, maxItems, isAcceptedTag);
     if (maxItems === 1 && count !== 1) throw new DecodeError('ERR_DECODE_MALFORMED', 'expected exactly one CBOR item');
     return count;
   }

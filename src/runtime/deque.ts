@@ -9,7 +9,8 @@ export class Deque<T> {
 
   constructor(initialCapacity = 16) {
     let capacity = 1;
-    while (capacity < initialCapacity) capacity <<= 1;
+    // Grows on demand past this; the cap only keeps the doubling from overflowing.
+    while (capacity < initialCapacity && capacity < 1 << 30) capacity *= 2;
     this.#items = new Array<T | undefined>(capacity);
   }
 

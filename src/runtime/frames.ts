@@ -12,7 +12,7 @@ export class FrameDecoder {
   readonly maxFrame: number;
   #chunks: Uint8Array[] = [];
   #buffered = 0;
-  #failed = false;
+  #failedLength: number | undefined;
 
   constructor(maxFrame: number) {
     this.maxFrame = maxFrame;
@@ -25,10 +25,11 @@ export class FrameDecoder {
 
   /**
    * Feed bytes; returns the complete frames they finish. Throws FrameTooLargeError on a length
-   * over the cap; the stream is then unusable and every later push throws too.
+   * over the cap; the stream is then unusable (frames completed in the same push are dropped
+   * with it, as the connection is closed) and every later push throws too.
    */
   push(chunk: Uint8Array): Uint8Array[] {
-    if (this.#failed) throw new FrameTooLargeError(Number.NaN, this.maxFrame);
+    if (this.#failedLength !== undefined) throw new FrameTooLargeError(this.#failedLength, this.maxFrame);
     if (chunk.length > 0) {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
@@ -38,7 +39,7 @@ export class FrameDecoder {
       if (this.#buffered < LENGTH_PREFIX_BYTES) return frames;
       const length = this.#peekLength();
       if (length > this.maxFrame) {
-        this.#failed = true;
+        this.#failedLength = length;
         this.#chunks = [];
         this.#buffered = 0;
         throw new FrameTooLargeError(length, this.maxFrame);

@@ -26,7 +26,8 @@ export class RestartBudget {
   next(now = Date.now()): number | undefined {
     while (this.#recent.length > 0 && now - this.#recent[0]! > this.#policy.windowMs) this.#recent.shift();
     if (this.#recent.length >= this.#policy.maxRestarts) return undefined;
-    const delay = Math.min(this.#policy.maxBackoffMs, this.#policy.backoffMs * 2 ** this.#recent.length);
+    // The exponent is capped so a zero backoff stays zero (0 * 2^1024 would be NaN).
+    const delay = Math.min(this.#policy.maxBackoffMs, this.#policy.backoffMs * 2 ** Math.min(this.#recent.length, 30));
     this.#recent.push(now);
     return delay;
   }

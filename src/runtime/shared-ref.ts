@@ -11,8 +11,8 @@ import { addExtension } from 'cbor-x';
  * thread or process that imports the class also knows how to rebuild it.
  */
 export interface SharedType<T extends object, S> {
-  /** The class whose instances are shared. */
-  class: abstract new (...args: never[]) => T;
+  /** The class whose instances are shared (its constructor may be private: only the prototype is used). */
+  class: { prototype: T; name: string };
   /** A CBOR tag number, unique per shared type (use the private range 40000-49999). */
   tag: number;
   /** The identity that interning uses: two objects with the same id are the same thing. */

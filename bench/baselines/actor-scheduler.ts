@@ -1,0 +1,87 @@
+/**
+ * A bare same-loop actor scheduler (limits.md): each actor has an array mailbox, and one run queue
+ * of actors with mail is drained in a single microtask. No bounds, no counters, no replies: the
+ * floor under the runtime's Mailbox + scheduler for the daisy-chain and fan-out figures.
+ */
+
+/** An actor whose messages are tokens (numbers), as the runtime's relay services pass. */
+class Actor {
+  mailbox: number[] = [];
+  scheduled = false;
+  handle: (token: number) => void = () => {};
+}
+
+class Scheduler {
+  #queue: Actor[] = [];
+  #draining = false;
+  #idle: (() => void) | undefined;
+
+  send(actor: Actor, token: number): void {
+    actor.mailbox.push(token);
+    if (actor.scheduled) return;
+    actor.scheduled = true;
+    this.#queue.push(actor);
+    if (!this.#draining) {
+      this.#draining = true;
+      queueMicrotask(() => this.#drain());
+    }
+  }
+
+  /** Resolves when the run queue is empty. */
+  idle(): Promise<void> {
+    return this.#draining ? new Promise((resolve) => (this.#idle = resolve)) : Promise.resolve();
+  }
+
+  #drain(): void {
+    const queue = this.#queue;
+    for (let head = 0; head < queue.length; head++) {
+      const actor = queue[head]!;
+      actor.scheduled = false;
+      const mailbox = actor.mailbox;
+      // Mail that arrives while the actor runs is handled in this same turn.
+      for (let i = 0; i < mailbox.length; i++) actor.handle(mailbox[i]!);
+      mailbox.length = 0;
+    }
+    queue.length = 0;
+    this.#draining = false;
+    this.#idle?.();
+    this.#idle = undefined;
+  }
+}
+
+/** A chain of `actors`, `messages` sent into its head; ms from the first send until all are quiet. */
+export async function bareDaisyChain(actors: number, messages: number): Promise<number> {
+  const scheduler = new Scheduler();
+  const chain = Array.from({ length: actors }, () => new Actor());
+  let received = 0;
+  chain.forEach((actor, i) => {
+    const next = chain[i + 1];
+    actor.handle = next === undefined ? () => void received++ : (token) => scheduler.send(next, token);
+  });
+  const start = performance.now();
+  for (let token = 0; token < messages; token++) scheduler.send(chain[0]!, token);
+  await scheduler.idle();
+  const elapsed = performance.now() - start;
+  if (received !== messages) throw new Error(`bare daisy chain delivered ${received} of ${messages}`);
+  return elapsed;
+}
+
+/** One source sends each of `messages` to every one of `actors`, each forwarding to one sink; ms. */
+export async function bareFanOutFanIn(actors: number, messages: number): Promise<number> {
+  const scheduler = new Scheduler();
+  let received = 0;
+  const sink = new Actor();
+  sink.handle = () => void received++;
+  const fans = Array.from({ length: actors }, () => new Actor());
+  for (const fan of fans) fan.handle = (token) => scheduler.send(sink, token);
+  const source = new Actor();
+  source.handle = (token) => {
+    for (const fan of fans) scheduler.send(fan, token);
+  };
+  const start = performance.now();
+  for (let token = 0; token < messages; token++) scheduler.send(source, token);
+  await scheduler.idle();
+  const elapsed = performance.now() - start;
+  if (received !== actors * messages) throw new Error(`bare fan-out delivered ${received} of ${actors * messages}`);
+  return elapsed;
+}
