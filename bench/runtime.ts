@@ -4,17 +4,14 @@ import { serviceModule } from '../src/runtime/service.ts';
 import { SPAWNER_KINDS, type ServiceHandle, type SpawnerKind } from '../src/runtime/spawner.ts';
 import type { ServiceSystem } from '../src/runtime/system.ts';
 import { bareDaisyChain, bareFanOutFanIn } from './baselines/actor-scheduler.ts';
-import { openChildProcessPath } from './baselines/child-process.ts';
-import type { RawPath } from './baselines/raw-path.ts';
-import { openSameLoopPath } from './baselines/same-loop.ts';
-import { openWorkerThreadPath } from './baselines/worker-thread.ts';
 import type { Figure, Suite } from './figure.ts';
 import type { CounterProtocol } from './fixtures/counter.ts';
 import type { RelayConfig, RelayProtocol } from './fixtures/relay.ts';
-import { alternate, interleavedRoundTrips, percentile, rate, timed } from './measure.ts';
-import { echoMessage, POOL_MASK, standardMessages, type PutMessage } from './standard-message.ts';
+import { alternate, rate, timed } from './measure.ts';
+import { COUNTER, RAW_PATHS } from './paths.ts';
+import { pinnedRoundTripFigures } from './round-trips.ts';
+import { POOL_MASK, standardMessages, type PutMessage } from './standard-message.ts';
 
-const COUNTER = serviceModule(import.meta.url, './fixtures/counter.ts');
 const RELAY = serviceModule(import.meta.url, './fixtures/relay.ts');
 
 /**
@@ -34,25 +31,12 @@ const ONE_WAY_MESSAGES: Record<SpawnerKind, number> = {
   'child-process': 200_000,
 };
 
-/** Sequential round trips: warm-up calls, then blocks of calls alternating baseline and runtime. */
-const ROUND_TRIPS: Record<SpawnerKind, { warmup: number; blocks: number; perBlock: number }> = {
-  'same-loop': { warmup: 50_000, blocks: 100, perBlock: 2_000 },
-  'worker-thread': { warmup: 2_000, blocks: 100, perBlock: 100 },
-  'child-process': { warmup: 2_000, blocks: 100, perBlock: 100 },
-};
-
-const RAW_PATHS: Record<SpawnerKind, () => Promise<RawPath>> = {
-  'same-loop': openSameLoopPath,
-  'worker-thread': openWorkerThreadPath,
-  'child-process': openChildProcessPath,
-};
 
 /** The daisy-chain and fan-out sizes of limits.md: 4000 services x 200 messages. */
 const TOPOLOGY = { services: 4000, messages: 200 };
 
 /** Targets, as ratios to the baseline (the brief of this suite). */
 const ONE_WAY_TARGET: Partial<Record<SpawnerKind, number>> = { 'worker-thread': 0.5, 'child-process': 0.5 };
-const ROUND_TRIP_P50_TARGET = 2;
 const TOPOLOGY_TARGET = 2;
 
 const runtime: Suite = {
@@ -60,7 +44,10 @@ const runtime: Suite = {
   // The topologies run last, once the mailbox code has also served the counter's sends and calls,
   // as it serves many kinds of service in a node: measured alone they come out ~20% faster.
   async *run() {
-    for (const kind of SPAWNER_KINDS) yield* spawnerFigures(kind);
+    for (const kind of SPAWNER_KINDS) {
+      yield* spawnerFigures(kind);
+      yield* pinnedRoundTripFigures(kind);
+    }
     yield* topologyFigures();
   },
 };
@@ -69,7 +56,6 @@ export default runtime;
 /** One way and round trips through one spawned counter service, beside the bare path. */
 async function* spawnerFigures(kind: SpawnerKind): AsyncGenerator<Figure> {
   const messages = standardMessages();
-  const echo = echoMessage();
   const raw = await RAW_PATHS[kind]();
   const system = createServiceSystem();
   try {
@@ -98,25 +84,6 @@ async function* spawnerFigures(kind: SpawnerKind): AsyncGenerator<Figure> {
       ...(ONE_WAY_TARGET[kind] === undefined ? {} : { target: ONE_WAY_TARGET[kind] }),
     };
 
-    const trips = await interleavedRoundTrips(
-      () => raw.roundTrip(echo),
-      () => counter.call(echo),
-      ROUND_TRIPS[kind],
-    );
-    for (const [p, target] of [
-      [50, ROUND_TRIP_P50_TARGET],
-      [99, undefined],
-    ] as const) {
-      yield {
-        name: `${kind}.round-trip-p${p}`,
-        value: percentile(trips.subject, p),
-        unit: 'us',
-        baseline: raw.roundTripName,
-        baselineValue: percentile(trips.baseline, p),
-        better: 'lower',
-        ...(target === undefined ? {} : { target }),
-      };
-    }
   } finally {
     await system.stop();
     await raw.close();

@@ -63,7 +63,6 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
   }
 
   send(command: Command<P>): Promise<void> {
-    if (this.#mailbox.closed) return Promise.reject(new ServiceStoppedError(this.name));
     this.#progress.dispatch();
     return this.#mailbox.send(command);
   }
@@ -84,13 +83,9 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
       options.signal,
     );
     if (pending.abandoned) return pending.promise as Promise<Reply<P, C['type']>>;
-    if (this.#mailbox.closed) {
-      pending.reject(new ServiceStoppedError(this.name));
-    } else {
-      this.#progress.dispatch();
-      const queued = this.#mailbox.send(command, pending);
-      if (queued !== ACCEPTED) queued.catch((err: unknown) => pending.reject(err));
-    }
+    this.#progress.dispatch();
+    const queued = this.#mailbox.send(command, pending);
+    if (queued !== ACCEPTED) queued.catch((err: unknown) => pending.reject(err));
     return pending.promise as Promise<Reply<P, C['type']>>;
   }
 

@@ -51,9 +51,12 @@ export const BATCH_MAX_BYTES = 64 * 1024;
 
 /**
  * Collects encoded envelopes and ships them as one batch: when 256 are waiting, when 64 KiB are,
- * or once the current burst of work is done (process.nextTick runs after the microtask queue
- * drains, so a producer that never really waits fills whole batches). Each envelope is encoded
- * when pushed, so a value that cannot travel fails its own sender at once and never the batch.
+ * or once the current burst of work is done. "Done" means after the microtask queue drains, so a
+ * producer that never really waits fills whole batches: a nextTick queued from inside a microtask
+ * runs only then. (A nextTick queued from an event callback would run *before* the promise
+ * continuations that callback released, shipping batches of one; hence the microtask hop.)
+ * Each envelope is encoded when pushed, so a value that cannot travel fails its own sender at
+ * once and never the batch.
  */
 export class BatchWriter {
   readonly #codec: Codec;
@@ -97,14 +100,16 @@ export class BatchWriter {
     else this.schedule();
   }
 
+  readonly #flushScheduled = (): void => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
   /** Make sure a flush happens after the current burst, even with nothing pushed (for beforeFlush). */
   schedule(): void {
     if (this.#scheduled || this.#closed) return;
     this.#scheduled = true;
-    process.nextTick(() => {
-      this.#scheduled = false;
-      this.flush();
-    });
+    queueMicrotask(() => process.nextTick(this.#flushScheduled));
   }
 
   flush(): void {

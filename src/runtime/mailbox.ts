@@ -1,4 +1,5 @@
 import { Deque } from './deque.ts';
+import { ParkedSend } from './parked-send.ts';
 import {
   HandlerError,
   MalformedMessageError,
@@ -38,11 +39,14 @@ export interface MailboxCounters {
   failed: number;
 }
 
-interface Waiter {
-  command: unknown;
-  reply: ReplySink | undefined;
-  resume: () => void;
-  refuse: (error: unknown) => void;
+/** A call in the queue: the command and where its reply goes. Plain sends are queued bare. */
+class QueuedCall {
+  readonly command: unknown;
+  readonly reply: ReplySink;
+  constructor(command: unknown, reply: ReplySink) {
+    this.command = command;
+    this.reply = reply;
+  }
 }
 
 /**
@@ -55,9 +59,8 @@ export class Mailbox implements Runnable {
   scheduled = false;
   readonly name: string;
   readonly capacity: number;
-  readonly #commands: Deque<unknown>;
-  readonly #replies: Deque<ReplySink | undefined>;
-  readonly #waiters = new Deque<Waiter>();
+  readonly #queue = new Deque<unknown>();
+  readonly #waiters = new Deque<ParkedSend>();
   readonly #maxWaiting: number;
   #handlers: Map<string, (command: never) => unknown> | undefined;
   #concurrency = 1;
@@ -74,24 +77,17 @@ export class Mailbox implements Runnable {
     this.name = name;
     this.capacity = capacity;
     this.#maxWaiting = maxWaiting;
-    this.#commands = new Deque(Math.min(capacity, 1024));
-    this.#replies = new Deque(Math.min(capacity, 1024));
   }
 
   /** Attach the running service. Commands queued before this wait for it. */
   attach(body: ServiceBody<Protocol>): void {
     this.#handlers = new Map(Object.entries(body.handlers) as [string, (command: never) => unknown][]);
     this.#concurrency = Math.max(1, Math.floor(body.concurrency ?? 1));
-    if (this.#commands.size > 0) schedule(this);
-  }
-
-  /** Detach the body (it crashed or is restarting); queued commands stay queued. */
-  detach(): void {
-    this.#handlers = undefined;
+    if (this.#queue.size > 0) schedule(this);
   }
 
   get counters(): MailboxCounters {
-    return { queued: this.#commands.size, waiting: this.#waiters.size, handled: this.#handled, failed: this.#failed };
+    return { queued: this.#queue.size, waiting: this.#waiters.size, handled: this.#handled, failed: this.#failed };
   }
 
   get processed(): number {
@@ -105,20 +101,34 @@ export class Mailbox implements Runnable {
   /** Queue now if there is room and nobody waits ahead; never waits. */
   offer(command: unknown, reply?: ReplySink): boolean {
     if (this.#closed) throw new ServiceStoppedError(this.name);
-    if (this.#commands.size >= this.capacity || this.#waiters.size > 0) return false;
+    if (this.#queue.size >= this.capacity || this.#waiters.size > 0) return false;
     this.#enqueue(command, reply);
     return true;
   }
 
-  /** Queue, waiting for room when the queue is full. Resolves once the command is queued. */
+  /**
+   * Queue, waiting for room when the queue is full. Returns ACCEPTED when queued at once, else a
+   * ParkedSend that settles once the command is admitted (or refused, if the service stops).
+   */
   send(command: unknown, reply?: ReplySink): Promise<void> {
-    if (this.offer(command, reply)) return ACCEPTED;
+    if (this.#closed) {
+      // Counted as failed, so a dispatch counted by the sender still completes for settled().
+      this.#failed++;
+      this.onProcessed?.(this.#handled + this.#failed);
+      return Promise.reject(new ServiceStoppedError(this.name));
+    }
+    if (this.#queue.size < this.capacity && this.#waiters.size === 0) {
+      this.#enqueue(command, reply);
+      return ACCEPTED;
+    }
     if (this.#waiters.size >= this.#maxWaiting) {
       this.#failed++;
       this.onProcessed?.(this.#handled + this.#failed);
       return Promise.reject(new QueueFullError(this.name, this.#waiters.size));
     }
-    return new Promise<void>((resume, refuse) => this.#waiters.push({ command, reply, resume, refuse }));
+    const parked = new ParkedSend(command, reply);
+    this.#waiters.push(parked);
+    return parked;
   }
 
   /**
@@ -126,33 +136,31 @@ export class Mailbox implements Runnable {
    * unless `drain` is set, in which case they are handled first. Resolves when nothing runs.
    */
   async close(drain: boolean): Promise<void> {
-    if (!drain) this.#dropAll(new ServiceStoppedError(this.name));
-    else {
-      while (this.#waiters.size > 0 || this.#commands.size > 0) {
-        if (this.#handlers === undefined) {
-          this.#dropAll(new ServiceStoppedError(this.name));
-          break;
-        }
-        await this.#whenIdle();
-      }
+    if (drain) {
+      while ((this.#waiters.size > 0 || this.#queue.size > 0) && this.#handlers !== undefined) await this.#whenIdle();
     }
     this.#closed = true;
-    this.#dropAll(new ServiceStoppedError(this.name));
+    this.#dropAll(() => new ServiceStoppedError(this.name));
     if (this.#active > 0) await this.#whenIdle();
   }
 
-  /** Fail everything queued and waiting with `error` (the host died, or the service stops). */
+  /** Fail everything queued and waiting with `error` (the service could not start). */
   failQueued(error: unknown): void {
-    this.#dropAll(error);
+    this.#dropAll(() => error);
   }
 
   runSlice(budget: number): boolean {
     const handlers = this.#handlers;
     if (handlers === undefined) return false;
-    while (budget-- > 0 && this.#active < this.#concurrency && this.#commands.size > 0) {
-      const command = this.#commands.shift();
-      const reply = this.#replies.shift();
-      this.#admitWaiter();
+    const queue = this.#queue;
+    while (budget-- > 0 && this.#active < this.#concurrency && queue.size > 0) {
+      let command = queue.shift();
+      let reply: ReplySink | undefined;
+      if (command instanceof QueuedCall) {
+        reply = command.reply;
+        command = command.command;
+      }
+      if (this.#waiters.size > 0) this.#admitWaiter();
       if (reply?.abandoned) {
         this.#done(false);
         continue;
@@ -167,18 +175,26 @@ export class Mailbox implements Runnable {
         this.#done(false);
         continue;
       }
-      if (result === ACCEPTED || !(result instanceof Promise)) {
+      if (result === ACCEPTED || typeof result !== 'object' || result === null) {
         this.#active--;
         reply?.resolve(result === ACCEPTED ? undefined : result);
         this.#done(true);
-      } else {
+      } else if (result instanceof ParkedSend) {
+        // The handler forwarded into a full queue: park until the target admits it.
+        if (result.waiting) result.onSettled = (admitted, error) => this.#settle(reply, admitted, error);
+        else this.#settle(reply, true, undefined);
+      } else if (result instanceof Promise) {
         result.then(
           (value: unknown) => this.#settle(reply, true, value),
           (err: unknown) => this.#settle(reply, false, err),
         );
+      } else {
+        this.#active--;
+        reply?.resolve(result);
+        this.#done(true);
       }
     }
-    return this.#active < this.#concurrency && this.#commands.size > 0;
+    return this.#active < this.#concurrency && queue.size > 0;
   }
 
   #dispatch(handlers: Map<string, (command: never) => unknown>, command: unknown): unknown {
@@ -196,27 +212,25 @@ export class Mailbox implements Runnable {
     if (ok) reply?.resolve(value);
     else reply?.reject(coded(value));
     this.#done(ok);
-    if (this.#commands.size > 0) schedule(this);
+    if (this.#queue.size > 0) schedule(this);
   }
 
   #enqueue(command: unknown, reply: ReplySink | undefined): void {
-    this.#commands.push(command);
-    this.#replies.push(reply);
+    this.#queue.push(reply === undefined ? command : new QueuedCall(command, reply));
     if (this.#handlers !== undefined && this.#active < this.#concurrency) schedule(this);
   }
 
   #admitWaiter(): void {
-    const waiter = this.#waiters.shift();
-    if (waiter === undefined) return;
-    this.#enqueue(waiter.command, waiter.reply);
-    waiter.resume();
+    const waiter = this.#waiters.shift()!;
+    this.#enqueue(waiter.command, waiter.reply as ReplySink | undefined);
+    waiter.admit();
   }
 
   #done(ok: boolean): void {
     if (ok) this.#handled++;
     else this.#failed++;
     this.onProcessed?.(this.#handled + this.#failed);
-    if (this.#active === 0 && this.#commands.size === 0 && this.#idle.length > 0) {
+    if (this.#idle.length > 0 && this.#active === 0 && this.#queue.size === 0) {
       const idle = this.#idle;
       this.#idle = [];
       for (const wake of idle) wake();
@@ -224,19 +238,21 @@ export class Mailbox implements Runnable {
   }
 
   #whenIdle(): Promise<void> {
-    if (this.#active === 0 && this.#commands.size === 0 && this.#waiters.size === 0) return Promise.resolve();
+    if (this.#active === 0 && this.#queue.size === 0 && this.#waiters.size === 0) return Promise.resolve();
     return new Promise((wake) => this.#idle.push(wake));
   }
 
-  #dropAll(error: unknown): void {
-    while (this.#commands.size > 0) {
-      this.#commands.shift();
-      this.#replies.shift()?.reject(error);
+  #dropAll(errorOf: () => unknown): void {
+    if (this.#queue.size === 0 && this.#waiters.size === 0) return;
+    const error = errorOf();
+    while (this.#queue.size > 0) {
+      const item = this.#queue.shift();
+      if (item instanceof QueuedCall) item.reply.reject(error);
       this.#done(false);
     }
     while (this.#waiters.size > 0) {
       const waiter = this.#waiters.shift()!;
-      waiter.reply?.reject(error);
+      (waiter.reply as ReplySink | undefined)?.reject(error);
       this.#failed++;
       this.onProcessed?.(this.#handled + this.#failed);
       waiter.refuse(error);

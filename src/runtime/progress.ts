@@ -10,6 +10,8 @@ export class Progress {
   processed = 0;
   readonly #clock: DispatchClock;
   #waiters: { count: number; wake: () => void }[] = [];
+  /** The smallest count any waiter waits for: completions below it touch no list. */
+  #nextWake = Number.POSITIVE_INFINITY;
 
   constructor(clock: DispatchClock) {
     this.#clock = clock;
@@ -28,17 +30,22 @@ export class Progress {
 
   complete(processed: number): void {
     this.processed = processed;
-    if (this.#waiters.length === 0) return;
+    if (processed < this.#nextWake) return;
     const still: { count: number; wake: () => void }[] = [];
+    this.#nextWake = Number.POSITIVE_INFINITY;
     for (const waiter of this.#waiters) {
       if (waiter.count <= processed) waiter.wake();
-      else still.push(waiter);
+      else {
+        still.push(waiter);
+        this.#nextWake = Math.min(this.#nextWake, waiter.count);
+      }
     }
     this.#waiters = still;
   }
 
   whenProcessed(count: number): Promise<void> {
     if (this.processed >= count) return Promise.resolve();
+    this.#nextWake = Math.min(this.#nextWake, count);
     return new Promise((wake) => this.#waiters.push({ count, wake }));
   }
 }

@@ -1,3 +1,4 @@
+import { deadlines, type Expirable } from './deadlines.ts';
 import { AbortedError, CallTimeoutError } from './errors.ts';
 
 /** Where the outcome of one command goes: a local caller's promise, or a reply envelope. */
@@ -13,35 +14,47 @@ export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 /**
  * A call waiting for its reply, with its deadline and its caller's AbortSignal. Settles exactly
- * once, and releases its timer and listener when it does.
+ * once, and releases its deadline and listener when it does.
  */
-export class PendingCall implements ReplySink {
+export class PendingCall implements ReplySink, Expirable {
   readonly promise: Promise<unknown>;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #service: string;
+  readonly #type: string;
+  readonly #timeoutMs: number;
+  #deadlineKey = -1;
   #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
   #settled = false;
-  readonly #onAbort = (): void => this.reject(new AbortedError(this.#signal?.reason));
 
   constructor(service: string, type: string, timeoutMs: number, signal: AbortSignal | undefined) {
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    this.#service = service;
+    this.#type = type;
+    this.#timeoutMs = timeoutMs;
     if (signal?.aborted) {
       this.reject(new AbortedError(signal.reason));
       return;
     }
-    this.#timer = setTimeout(() => this.reject(new CallTimeoutError(service, type, timeoutMs)), timeoutMs);
+    this.#deadlineKey = deadlines.add(this, timeoutMs);
     if (signal !== undefined) {
       this.#signal = signal;
+      this.#onAbort = () => this.reject(new AbortedError(signal.reason));
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
   }
 
   get abandoned(): boolean {
     return this.#settled;
+  }
+
+  expire(): void {
+    this.#deadlineKey = -1;
+    this.reject(new CallTimeoutError(this.#service, this.#type, this.#timeoutMs));
   }
 
   resolve(value: unknown): void {
@@ -55,8 +68,8 @@ export class PendingCall implements ReplySink {
   #finish(): boolean {
     if (this.#settled) return false;
     this.#settled = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#deadlineKey !== -1) deadlines.remove(this, this.#deadlineKey);
+    if (this.#onAbort !== undefined) this.#signal!.removeEventListener('abort', this.#onAbort);
     return true;
   }
 }

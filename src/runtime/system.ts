@@ -89,9 +89,12 @@ export class ServiceSystem implements ServiceDirectory {
     return this.#handles.has(name);
   }
 
-  /** A port by name, resolved on first use, so services may name each other before all are spawned. */
+  /**
+   * A port by name: the handle itself when the service exists, else one resolved on first use,
+   * so services may name each other before all are spawned.
+   */
   port<P extends Protocol>(name: string): ServicePort<P> {
-    return new NamedPort<P>(this, name);
+    return (this.#handles.get(name) as ServicePort<P> | undefined) ?? new NamedPort<P>(this, name);
   }
 
   status(): ServiceStatus[] {
