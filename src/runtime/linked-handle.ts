@@ -89,7 +89,9 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
   #lastError: string | undefined;
   /** Why the host said its start failed, until its exit is handled. */
   #startError: string | undefined;
-  #orderedRunning = false;
+  #orderedBlocked = false;
+  /** Bumped when a generation ends, so a dead generation's blocked send cannot unblock its successor. */
+  #blockToken = 0;
   #outAccepted = 0;
   #readyResolve!: () => void;
   #readyReject!: (error: unknown) => void;
@@ -165,10 +167,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
       return result;
     }
     this.#calls.set(id, pending);
-    void result.then(
-      () => this.#calls.delete(id),
-      () => this.#calls.delete(id),
-    );
+    pending.onFinish = () => this.#calls.delete(id);
     this.#progress.dispatch();
     if (this.#canSend()) this.#transmit(bytes);
     else this.#wait(bytes, pending).catch((err: unknown) => pending.reject(err));
@@ -371,7 +370,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
           // These keep their order: a service's sends are dispatched before the count that says
           // it handled the command that made them, which is what settled() relies on.
           this.#ordered.push({ generation: this.#generation, envelope });
-          if (!this.#orderedRunning) void this.#runOrdered();
+          this.#drainOrdered();
           break;
         default:
           this.#options.log.debug({ service: this.name, kind: envelope[0] }, 'unknown envelope from service host');
@@ -379,39 +378,55 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     }
   }
 
-  async #runOrdered(): Promise<void> {
-    this.#orderedRunning = true;
-    try {
-      for (let entry = this.#ordered.shift(); entry !== undefined; entry = this.#ordered.shift()) {
-        const { generation, envelope } = entry;
-        // Envelopes of a generation that has since died are dropped, not those of its successor.
-        if (generation !== this.#generation) continue;
-        if (envelope[0] === Envelope.PROCESSED) {
-          this.#remoteHandled = envelope[1] as number;
-          this.#remoteFailed = envelope[2] as number;
-          this.#publishProgress();
-          this.#pump();
-        } else if (envelope[0] === Envelope.OUT_SEND) {
-          await this.#forwardSend(String(envelope[1]), envelope[2]);
+  /**
+   * Process the ordered lane synchronously; only a forward into a full queue makes it wait, and
+   * then the rest waits behind it.
+   */
+  #drainOrdered(): void {
+    if (this.#orderedBlocked) return;
+    for (let entry = this.#ordered.shift(); entry !== undefined; entry = this.#ordered.shift()) {
+      const { generation, envelope } = entry;
+      // Envelopes of a generation that has since died are dropped, not those of its successor.
+      if (generation !== this.#generation) continue;
+      if (envelope[0] === Envelope.PROCESSED) {
+        this.#remoteHandled = envelope[1] as number;
+        this.#remoteFailed = envelope[2] as number;
+        this.#publishProgress();
+        this.#pump();
+      } else if (envelope[0] === Envelope.OUT_SEND) {
+        const sent = this.#forwardSend(String(envelope[1]), envelope[2]);
+        if (sent === ACCEPTED) {
+          this.#outAccepted++;
+          this.#writer?.schedule();
+          continue;
+        }
+        this.#orderedBlocked = true;
+        const token = this.#blockToken;
+        const resume = (): void => {
+          if (token !== this.#blockToken) return;
+          this.#orderedBlocked = false;
           if (generation === this.#generation) {
             this.#outAccepted++;
             this.#writer?.schedule();
           }
-        } else {
-          this.#forwardCall(generation, envelope[1] as number, String(envelope[2]), envelope[3]);
-        }
+          this.#drainOrdered();
+        };
+        sent.then(resume, (err: unknown) => {
+          this.#options.log.warn({ service: this.name, target: envelope[1], err }, 'a send from the service was refused');
+          resume();
+        });
+        return;
+      } else {
+        this.#forwardCall(generation, envelope[1] as number, String(envelope[2]), envelope[3]);
       }
-    } finally {
-      this.#orderedRunning = false;
     }
   }
 
-  async #forwardSend(target: string, command: unknown): Promise<void> {
+  #forwardSend(target: string, command: unknown): Promise<void> {
     try {
-      const sent = this.#port(target).send(command as never);
-      if (sent !== ACCEPTED) await sent;
+      return this.#port(target).send(command as never);
     } catch (err) {
-      this.#options.log.warn({ service: this.name, target, err }, 'a send from the service was refused');
+      return Promise.reject(err);
     }
   }
 
@@ -490,6 +505,8 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     this.#connection?.kill();
     this.#connection = undefined;
     this.#ordered.drain();
+    this.#orderedBlocked = false;
+    this.#blockToken++;
     const lost = this.#sent - this.#remoteHandled - this.#remoteFailed;
     this.#baseHandled += this.#remoteHandled;
     this.#baseFailed += this.#remoteFailed + lost;

@@ -64,6 +64,8 @@ export class Mailbox implements Runnable {
   readonly #maxWaiting: number;
   #handlers: Map<string, (command: never) => unknown> | undefined;
   #concurrency = 1;
+  #lastType: string | undefined;
+  #lastHandler: ((command: never) => unknown) | undefined;
   #active = 0;
   #handled = 0;
   #failed = 0;
@@ -82,6 +84,7 @@ export class Mailbox implements Runnable {
   /** Attach the running service. Commands queued before this wait for it. */
   attach(body: ServiceBody<Protocol>): void {
     this.#handlers = new Map(Object.entries(body.handlers) as [string, (command: never) => unknown][]);
+    this.#lastType = undefined;
     this.#concurrency = Math.max(1, Math.floor(body.concurrency ?? 1));
     if (this.#queue.size > 0) schedule(this);
   }
@@ -153,6 +156,9 @@ export class Mailbox implements Runnable {
     const handlers = this.#handlers;
     if (handlers === undefined) return false;
     const queue = this.#queue;
+    // Completions of synchronous handlers are counted here and published once per slice.
+    let handled = 0;
+    let failed = 0;
     while (budget-- > 0 && this.#active < this.#concurrency && queue.size > 0) {
       let command = queue.shift();
       let reply: ReplySink | undefined;
@@ -162,38 +168,37 @@ export class Mailbox implements Runnable {
       }
       if (this.#waiters.size > 0) this.#admitWaiter();
       if (reply?.abandoned) {
-        this.#done(false);
+        failed++;
         continue;
       }
-      this.#active++;
       let result: unknown;
       try {
         result = this.#dispatch(handlers, command);
       } catch (err) {
-        this.#active--;
         reply?.reject(coded(err));
-        this.#done(false);
+        failed++;
         continue;
       }
       if (result === ACCEPTED || typeof result !== 'object' || result === null) {
-        this.#active--;
         reply?.resolve(result === ACCEPTED ? undefined : result);
-        this.#done(true);
+        handled++;
       } else if (result instanceof ParkedSend) {
         // The handler forwarded into a full queue: park until the target admits it.
-        if (result.waiting) result.onSettled = (admitted, error) => this.#settle(reply, admitted, error);
+        this.#active++;
+        if (result.waiting) result.parkedIn(this, reply);
         else this.#settle(reply, true, undefined);
       } else if (result instanceof Promise) {
+        this.#active++;
         result.then(
           (value: unknown) => this.#settle(reply, true, value),
           (err: unknown) => this.#settle(reply, false, err),
         );
       } else {
-        this.#active--;
         reply?.resolve(result);
-        this.#done(true);
+        handled++;
       }
     }
+    if (handled + failed > 0) this.#completed(handled, failed);
     return this.#active < this.#concurrency && queue.size > 0;
   }
 
@@ -202,17 +207,27 @@ export class Mailbox implements Runnable {
     if (typeof command !== 'object' || command === null || typeof type !== 'string') {
       throw new MalformedMessageError(this.name, 'a command must be an object with a string "type"');
     }
+    // Streams of one command type are the norm: remember the last lookup.
+    if (type === this.#lastType) return this.#lastHandler!(command as never);
     const handler = handlers.get(type);
     if (handler === undefined) throw new UnknownCommandError(this.name, type);
+    this.#lastType = type;
+    this.#lastHandler = handler;
     return handler(command as never);
   }
 
+  /** A handler that returned a promise or a parked send has finished. */
   #settle(reply: ReplySink | undefined, ok: boolean, value: unknown): void {
     this.#active--;
     if (ok) reply?.resolve(value);
     else reply?.reject(coded(value));
-    this.#done(ok);
+    this.#completed(ok ? 1 : 0, ok ? 0 : 1);
     if (this.#queue.size > 0) schedule(this);
+  }
+
+  /** Called by a ParkedSend this mailbox's handler returned, once the send settles. */
+  resumeParked(reply: ReplySink | undefined, admitted: boolean, error: unknown): void {
+    this.#settle(reply, admitted, error);
   }
 
   #enqueue(command: unknown, reply: ReplySink | undefined): void {
@@ -226,9 +241,9 @@ export class Mailbox implements Runnable {
     waiter.admit();
   }
 
-  #done(ok: boolean): void {
-    if (ok) this.#handled++;
-    else this.#failed++;
+  #completed(handled: number, failed: number): void {
+    this.#handled += handled;
+    this.#failed += failed;
     this.onProcessed?.(this.#handled + this.#failed);
     if (this.#idle.length > 0 && this.#active === 0 && this.#queue.size === 0) {
       const idle = this.#idle;
@@ -248,7 +263,7 @@ export class Mailbox implements Runnable {
     while (this.#queue.size > 0) {
       const item = this.#queue.shift();
       if (item instanceof QueuedCall) item.reply.reject(error);
-      this.#done(false);
+      this.#completed(0, 1);
     }
     while (this.#waiters.size > 0) {
       const waiter = this.#waiters.shift()!;

@@ -27,6 +27,8 @@ export class PendingCall implements ReplySink, Expirable {
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #settled = false;
+  /** Called once when the call settles, however it does: owners drop their reference to it here. */
+  onFinish: (() => void) | undefined;
 
   constructor(service: string, type: string, timeoutMs: number, signal: AbortSignal | undefined) {
     this.promise = new Promise((resolve, reject) => {
@@ -70,6 +72,7 @@ export class PendingCall implements ReplySink, Expirable {
     this.#settled = true;
     if (this.#deadlineKey !== -1) deadlines.remove(this, this.#deadlineKey);
     if (this.#onAbort !== undefined) this.#signal!.removeEventListener('abort', this.#onAbort);
+    this.onFinish?.();
     return true;
   }
 }
