@@ -6,13 +6,13 @@ import type { ServiceSystem } from '../src/runtime/system.ts';
 import { bareDaisyChain, bareFanOutFanIn } from './baselines/actor-scheduler.ts';
 import type { Figure, Suite } from './figure.ts';
 import type { CounterProtocol } from './fixtures/counter.ts';
-import type { RelayConfig, RelayProtocol } from './fixtures/relay.ts';
+import type { RelayConfig, RelayProtocol } from '../test/fixtures/relay-service.ts';
 import { alternate, rate, timed } from './measure.ts';
 import { COUNTER, RAW_PATHS } from './paths.ts';
 import { pinnedRoundTripFigures } from './round-trips.ts';
 import { POOL_MASK, standardMessages, type PutMessage } from './standard-message.ts';
 
-const RELAY = serviceModule(import.meta.url, './fixtures/relay.ts');
+const RELAY = serviceModule(import.meta.url, '../test/fixtures/relay-service.ts');
 
 /**
  * Measured rounds of the throughput and duration figures, each a baseline run then a runtime run;

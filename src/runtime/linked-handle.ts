@@ -1,5 +1,4 @@
 import { Codec } from './codec.ts';
-import { Deque } from './deque.ts';
 import {
   codeOf,
   errorFromWire,
@@ -10,48 +9,22 @@ import {
   ServiceStoppedError,
 } from './errors.ts';
 import { BatchWriter, Envelope, type HostInit } from './link.ts';
+import { OrderedLane } from './ordered-lane.ts';
+import { UnsentQueue } from './unsent-queue.ts';
 import { LOG_LEVELS, type LogLevel } from './logger.ts';
-import { ACCEPTED, DEFAULT_MAX_WAITING_SENDERS, QueueFullError } from './mailbox.ts';
+import { ACCEPTED, QueueFullError } from './mailbox.ts';
 import { Progress } from './progress.ts';
 import { PendingCall } from './reply.ts';
 import { RestartBudget } from './restart-policy.ts';
-import type { CallOptions, Command, Protocol, Reply, ServicePort } from './service.ts';
+import type { CallOptions, Command, Protocol, Reply } from './service.ts';
+import type { RemoteConnection, RemoteLauncher } from './remote-launcher.ts';
 import type { ServiceHandle, ServiceState, ServiceStatus, SpawnerKind, SpawnOptions } from './spawner.ts';
 
-/** One running worker or child, as the spawner that launched it exposes it. */
-export interface RemoteConnection {
-  /** Ship one batch (already framed if the launcher asked for framing). */
-  write(batch: Uint8Array): void;
-  /** End it now: after a crash, or when it does not stop in time. */
-  kill(): void;
-}
-
-/** What a launched worker or child reports back. */
-export interface RemoteEvents {
-  /** One batch of envelopes (unframed). */
-  batch(bytes: Uint8Array): void;
-  /** It is gone: crashed, exited, or killed. Called at most once. */
-  exit(reason: string): void;
-  /** A line it wrote to stdout or stderr. */
-  output(stream: 'stdout' | 'stderr', line: string): void;
-}
-
-export interface RemoteLauncher {
-  kind: SpawnerKind;
-  /** Batches to this remote carry a u32 length prefix (a byte stream needs one, postMessage does not). */
-  framed: boolean;
-  launch(events: RemoteEvents): RemoteConnection;
-}
+export type { RemoteConnection, RemoteEvents, RemoteLauncher } from './remote-launcher.ts';
 
 /** How long a stopping worker or child may take to drain before it is killed. */
 const STOP_GRACE_MS = 5_000;
 
-interface Unsent {
-  bytes: Uint8Array;
-  call: PendingCall | undefined;
-  resume: () => void;
-  refuse: (error: unknown) => void;
-}
 
 /**
  * The parent's side of a service that runs in a worker thread or a child process. The same class
@@ -69,10 +42,8 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
   readonly #codec: Codec;
   readonly #progress: Progress;
   readonly #budget: RestartBudget;
-  readonly #unsent = new Deque<Unsent>();
+  readonly #unsent = new UnsentQueue();
   readonly #calls = new Map<number, PendingCall>();
-  readonly #ordered = new Deque<{ generation: number; envelope: unknown[] }>();
-  readonly #ports = new Map<string, ServicePort<Protocol>>();
   #nextCallId = 1;
   #state: ServiceState = 'starting';
   #generation = 0;
@@ -89,9 +60,8 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
   #lastError: string | undefined;
   /** Why the host said its start failed, until its exit is handled. */
   #startError: string | undefined;
-  #orderedBlocked = false;
-  /** Bumped when a generation ends, so a dead generation's blocked send cannot unblock its successor. */
-  #blockToken = 0;
+  /** The current generation's sends and calls to peers, in order with its PROCESSED counts. */
+  #lane: OrderedLane | undefined;
   #outAccepted = 0;
   #readyResolve!: () => void;
   #readyReject!: (error: unknown) => void;
@@ -197,7 +167,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     const wasRunning = this.#state === 'running';
     const drain = options.drain === true && wasRunning;
     if (!drain) this.#refuseUnsent(new ServiceStoppedError(this.name));
-    while (drain && this.#unsent.size > 0 && this.#state === 'running') await this.#whenSent();
+    while (drain && this.#unsent.size > 0 && this.#state === 'running') await this.#unsent.whenEmpty();
     this.#state = 'stopping';
     this.#refuseUnsent(new ServiceStoppedError(this.name));
     if (wasRunning && this.#writer !== undefined) {
@@ -233,53 +203,29 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
   }
 
   #wait(bytes: Uint8Array, call: PendingCall | undefined): Promise<void> {
-    if (this.#unsent.size >= DEFAULT_MAX_WAITING_SENDERS) {
+    if (this.#unsent.full) {
       this.#baseFailed++;
       this.#publishProgress();
       return Promise.reject(new QueueFullError(this.name, this.#unsent.size));
     }
-    return new Promise((resume, refuse) => this.#unsent.push({ bytes, call, resume, refuse }));
+    return this.#unsent.wait(bytes, call);
   }
 
   /** Send what waits, as far as credit allows. */
   #pump(): void {
-    while (
-      this.#state === 'running' &&
-      this.#unsent.size > 0 &&
-      this.#sent - this.#remoteHandled - this.#remoteFailed < this.#options.queueCapacity
-    ) {
-      const next = this.#unsent.shift()!;
-      if (next.call?.abandoned) {
-        this.#baseFailed++;
-        this.#publishProgress();
-        next.resume();
-        continue;
-      }
-      this.#transmit(next.bytes);
-      next.resume();
+    const dropped = this.#unsent.pump(
+      () => this.#state === 'running' && this.#sent - this.#remoteHandled - this.#remoteFailed < this.#options.queueCapacity,
+      (bytes) => this.#transmit(bytes),
+    );
+    if (dropped > 0) {
+      this.#baseFailed += dropped;
+      this.#publishProgress();
     }
-    if (this.#unsent.size === 0) this.#wakeSent();
-  }
-
-  #sentWaiters: (() => void)[] = [];
-  #whenSent(): Promise<void> {
-    return new Promise((wake) => this.#sentWaiters.push(wake));
-  }
-  #wakeSent(): void {
-    const waiters = this.#sentWaiters;
-    this.#sentWaiters = [];
-    for (const wake of waiters) wake();
   }
 
   #refuseUnsent(error: MyDhtError): void {
-    while (this.#unsent.size > 0) {
-      const next = this.#unsent.shift()!;
-      next.call?.reject(error);
-      this.#baseFailed++;
-      next.refuse(error);
-    }
+    this.#baseFailed += this.#unsent.refuseAll(error);
     this.#publishProgress();
-    this.#wakeSent();
   }
 
   #publishProgress(): void {
@@ -307,14 +253,32 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
       },
     });
     this.#connection = connection;
-    this.#writer = new BatchWriter(this.#codec, (batch) => connection.write(batch), this.#launcher.framed);
-    this.#writer.beforeFlush = () => {
+    const writer = new BatchWriter(this.#codec, (batch) => connection.write(batch), this.#launcher.framed);
+    this.#writer = writer;
+    writer.beforeFlush = () => {
       if (this.#outAccepted > 0) {
         const count = this.#outAccepted;
         this.#outAccepted = 0;
-        this.#writer?.push([Envelope.OUT_ACCEPTED, count]);
+        writer.push([Envelope.OUT_ACCEPTED, count]);
       }
     };
+    this.#lane = new OrderedLane({
+      name: this.name,
+      directory: this.#options.directory,
+      log: this.#options.log,
+      callTimeoutMs: this.#options.callTimeoutMs,
+      reply: (envelope) => writer.push(envelope),
+      processed: (handled, failed) => {
+        this.#remoteHandled = handled;
+        this.#remoteFailed = failed;
+        this.#publishProgress();
+        this.#pump();
+      },
+      accepted: () => {
+        this.#outAccepted++;
+        writer.schedule();
+      },
+    });
     const init: HostInit = {
       name: this.name,
       module: this.#options.module,
@@ -367,98 +331,12 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
         case Envelope.OUT_SEND:
         case Envelope.OUT_CALL:
         case Envelope.PROCESSED:
-          // These keep their order: a service's sends are dispatched before the count that says
-          // it handled the command that made them, which is what settled() relies on.
-          this.#ordered.push({ generation: this.#generation, envelope });
-          this.#drainOrdered();
+          this.#lane?.push(envelope);
           break;
         default:
           this.#options.log.debug({ service: this.name, kind: envelope[0] }, 'unknown envelope from service host');
       }
     }
-  }
-
-  /**
-   * Process the ordered lane synchronously; only a forward into a full queue makes it wait, and
-   * then the rest waits behind it.
-   */
-  #drainOrdered(): void {
-    if (this.#orderedBlocked) return;
-    for (let entry = this.#ordered.shift(); entry !== undefined; entry = this.#ordered.shift()) {
-      const { generation, envelope } = entry;
-      // Envelopes of a generation that has since died are dropped, not those of its successor.
-      if (generation !== this.#generation) continue;
-      if (envelope[0] === Envelope.PROCESSED) {
-        this.#remoteHandled = envelope[1] as number;
-        this.#remoteFailed = envelope[2] as number;
-        this.#publishProgress();
-        this.#pump();
-      } else if (envelope[0] === Envelope.OUT_SEND) {
-        const sent = this.#forwardSend(String(envelope[1]), envelope[2]);
-        if (sent === ACCEPTED) {
-          this.#outAccepted++;
-          this.#writer?.schedule();
-          continue;
-        }
-        this.#orderedBlocked = true;
-        const token = this.#blockToken;
-        const resume = (): void => {
-          if (token !== this.#blockToken) return;
-          this.#orderedBlocked = false;
-          if (generation === this.#generation) {
-            this.#outAccepted++;
-            this.#writer?.schedule();
-          }
-          this.#drainOrdered();
-        };
-        sent.then(resume, (err: unknown) => {
-          this.#options.log.warn({ service: this.name, target: envelope[1], err }, 'a send from the service was refused');
-          resume();
-        });
-        return;
-      } else {
-        this.#forwardCall(generation, envelope[1] as number, String(envelope[2]), envelope[3]);
-      }
-    }
-  }
-
-  #forwardSend(target: string, command: unknown): Promise<void> {
-    try {
-      return this.#port(target).send(command as never);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  #forwardCall(generation: number, id: number, target: string, command: unknown): void {
-    let reply: Promise<unknown>;
-    try {
-      reply = this.#port(target).call(command as never, { timeout: this.#options.callTimeoutMs });
-    } catch (err) {
-      reply = Promise.reject(err);
-    }
-    reply.then(
-      (value) => {
-        if (generation !== this.#generation) return;
-        try {
-          this.#writer?.push([Envelope.OUT_REPLY, id, value]);
-        } catch (err) {
-          this.#writer?.push([Envelope.OUT_ERROR, id, codeOf(err), messageOf(err)]);
-        }
-      },
-      (err: unknown) => {
-        if (generation === this.#generation) this.#writer?.push([Envelope.OUT_ERROR, id, codeOf(err), messageOf(err)]);
-      },
-    );
-  }
-
-  #port(target: string): ServicePort<Protocol> {
-    let port = this.#ports.get(target);
-    if (port === undefined) {
-      port = this.#options.directory.port(target);
-      this.#ports.set(target, port);
-    }
-    return port;
   }
 
   #log(envelope: unknown[]): void {
@@ -504,9 +382,8 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     this.#writer = undefined;
     this.#connection?.kill();
     this.#connection = undefined;
-    this.#ordered.drain();
-    this.#orderedBlocked = false;
-    this.#blockToken++;
+    this.#lane?.close();
+    this.#lane = undefined;
     const lost = this.#sent - this.#remoteHandled - this.#remoteFailed;
     this.#baseHandled += this.#remoteHandled;
     this.#baseFailed += this.#remoteFailed + lost;
@@ -515,12 +392,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     this.#remoteFailed = 0;
     this.#outAccepted = 0;
     // Calls still waiting to be sent stay queued for the next generation; the ones sent are lost.
-    const waiting = new Set<PendingCall>();
-    for (let i = 0; i < this.#unsent.size; i++) {
-      const next = this.#unsent.shift()!;
-      if (next.call !== undefined) waiting.add(next.call);
-      this.#unsent.push(next);
-    }
+    const waiting = this.#unsent.calls();
     for (const call of this.#calls.values()) if (!waiting.has(call)) call.reject(error);
     this.#publishProgress();
   }
