@@ -3,7 +3,8 @@ import { ACCEPTED } from '../src/runtime/mailbox.ts';
 import { serviceModule } from '../src/runtime/service.ts';
 import { SPAWNER_KINDS, type ServiceHandle, type SpawnerKind } from '../src/runtime/spawner.ts';
 import type { ServiceSystem } from '../src/runtime/system.ts';
-import { bareDaisyChain, bareFanOutFanIn } from './baselines/actor-scheduler.ts';
+import { DEFAULT_QUEUE_CAPACITY } from '../src/runtime/system.ts';
+import { bareBoundedFanOutFanIn, bareDaisyChain, bareFanOutFanIn } from './baselines/actor-scheduler.ts';
 import type { Figure, Suite } from './figure.ts';
 import type { CounterProtocol } from './fixtures/counter.ts';
 import type { RelayConfig, RelayProtocol } from '../test/fixtures/relay-service.ts';
@@ -130,14 +131,27 @@ async function* topologyFigures(): AsyncGenerator<Figure> {
     const targets = Array.from({ length: services }, (_, i) => `relay-${i}`);
     const source = fan.spawn<RelayProtocol>({ name: 'source', module: RELAY, spawner: 'same-loop', config: { targets } });
     await Promise.all([source.ready, sink.ready]);
+    // Each round runs the unbounded bare scheduler, the bounded one, then the runtime.
+    const bounded: number[] = [];
     const rounds = await alternate(
       ROUNDS,
-      () => bareFanOutFanIn(services, messages),
+      async () => {
+        bounded.push(await bareBoundedFanOutFanIn(services, messages, DEFAULT_QUEUE_CAPACITY));
+        return bareFanOutFanIn(services, messages);
+      },
       () => timed(() => sendTokens(fan, source, 'broadcast', messages)),
     );
     const sunk = await sink.call({ type: 'received' });
     if (sunk !== ROUNDS * services * messages) throw new Error(`sink received ${sunk}, expected ${ROUNDS * services * messages}`);
     yield topologyFigure('same-loop.fan-out-fan-in', 'bare actor scheduler, same fan-out', rounds);
+    // The same runtime rounds against a bare scheduler that bounds its mailboxes the same way and
+    // parks senders on a full one: the floor of what backpressure costs.
+    yield topologyFigure(
+      'same-loop.fan-out-fan-in.bounded-baseline',
+      `bare actor scheduler with mailboxes bounded at ${DEFAULT_QUEUE_CAPACITY} and parking, same fan-out`,
+      { baseline: bounded, subject: rounds.subject },
+      null,
+    );
   } finally {
     await fan.stop();
   }
@@ -155,7 +169,7 @@ async function* topologyFigures(): AsyncGenerator<Figure> {
       () => bareFanOutFanIn(services, messages),
       () => timed(() => sendTokens(open, source, 'broadcast', messages)),
     );
-    yield topologyFigure('same-loop.fan-out-fan-in.unbounded-sink', 'bare actor scheduler, same fan-out', rounds, undefined);
+    yield topologyFigure('same-loop.fan-out-fan-in.unbounded-sink', 'bare actor scheduler, same fan-out', rounds, null);
   } finally {
     await open.stop();
   }
@@ -189,7 +203,7 @@ function topologyFigure(
   name: string,
   baseline: string,
   rounds: { baseline: number[]; subject: number[] },
-  target: number | undefined = TOPOLOGY_TARGET,
+  target: number | null = TOPOLOGY_TARGET,
 ): Figure {
   return {
     name,
@@ -198,6 +212,6 @@ function topologyFigure(
     baseline,
     baselineValue: Math.min(...rounds.baseline),
     better: 'lower',
-    ...(target === undefined ? {} : { target }),
+    ...(target === null ? {} : { target }),
   };
 }

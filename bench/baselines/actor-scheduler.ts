@@ -85,3 +85,115 @@ export async function bareFanOutFanIn(actors: number, messages: number): Promise
   if (received !== actors * messages) throw new Error(`bare fan-out delivered ${received} of ${actors * messages}`);
   return elapsed;
 }
+
+/**
+ * The same scheduler with bounded mailboxes and parking, the least that the runtime's contract
+ * needs: a send into a full mailbox parks the sending actor (it handles nothing more) with its
+ * message in the target's waiting line; each message the target takes admits one waiter and
+ * reschedules its sender. No promises, no counters, no replies.
+ */
+class BoundedActor {
+  mailbox: number[] = [];
+  head = 0;
+  scheduled = false;
+  parked = false;
+  waiting: [BoundedActor, number][] = [];
+  waitingHead = 0;
+  handle: (token: number) => void = () => {};
+}
+
+class BoundedScheduler {
+  readonly #capacity: number;
+  #queue: BoundedActor[] = [];
+  #draining = false;
+  #idle: (() => void) | undefined;
+  /** The actor whose handler runs now: a send that finds a full mailbox parks it. */
+  #running: BoundedActor | undefined;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  send(target: BoundedActor, token: number): void {
+    if (target.mailbox.length - target.head >= this.#capacity || target.waitingHead < target.waiting.length) {
+      const sender = this.#running!;
+      sender.parked = true;
+      target.waiting.push([sender, token]);
+      return;
+    }
+    target.mailbox.push(token);
+    this.#schedule(target);
+  }
+
+  inject(target: BoundedActor, token: number): void {
+    target.mailbox.push(token);
+    this.#schedule(target);
+  }
+
+  idle(): Promise<void> {
+    return this.#draining ? new Promise((resolve) => (this.#idle = resolve)) : Promise.resolve();
+  }
+
+  #schedule(actor: BoundedActor): void {
+    if (actor.scheduled || actor.parked) return;
+    actor.scheduled = true;
+    this.#queue.push(actor);
+    if (!this.#draining) {
+      this.#draining = true;
+      queueMicrotask(() => this.#drain());
+    }
+  }
+
+  #drain(): void {
+    const queue = this.#queue;
+    for (let at = 0; at < queue.length; at++) {
+      const actor = queue[at]!;
+      actor.scheduled = false;
+      this.#running = actor;
+      while (!actor.parked && actor.head < actor.mailbox.length) {
+        const token = actor.mailbox[actor.head++]!;
+        if (actor.waitingHead < actor.waiting.length) {
+          const [sender, waitingToken] = actor.waiting[actor.waitingHead++]!;
+          if (actor.waitingHead === actor.waiting.length) {
+            actor.waiting.length = 0;
+            actor.waitingHead = 0;
+          }
+          actor.mailbox.push(waitingToken);
+          sender.parked = false;
+          this.#schedule(sender);
+        }
+        actor.handle(token);
+      }
+      if (actor.head === actor.mailbox.length) {
+        actor.mailbox.length = 0;
+        actor.head = 0;
+      }
+    }
+    this.#running = undefined;
+    queue.length = 0;
+    this.#draining = false;
+    this.#idle?.();
+    this.#idle = undefined;
+  }
+}
+
+/** Fan-out / fan-in with every mailbox bounded at `capacity`; ms. */
+export async function bareBoundedFanOutFanIn(actors: number, messages: number, capacity: number): Promise<number> {
+  const scheduler = new BoundedScheduler(capacity);
+  let received = 0;
+  const sink = new BoundedActor();
+  sink.handle = () => void received++;
+  const fans = Array.from({ length: actors }, () => new BoundedActor());
+  for (const fan of fans) fan.handle = (token) => scheduler.send(sink, token);
+  const source = new BoundedActor();
+  // The source only fans out; bounding it too would park it on the first full fan mailbox.
+  source.handle = (token) => {
+    for (const fan of fans) scheduler.inject(fan, token);
+  };
+  const start = performance.now();
+  for (let token = 0; token < messages; token++) scheduler.inject(source, token);
+  await scheduler.idle();
+  const elapsed = performance.now() - start;
+  if (received !== actors * messages) throw new Error(`bare bounded fan-out delivered ${received} of ${actors * messages}`);
+  return elapsed;
+}

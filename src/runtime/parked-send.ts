@@ -8,25 +8,26 @@
  * Fan-in onto a full queue, where most sends park, costs about a third of what promises did.
  */
 export class ParkedSend implements Promise<void> {
-  // On the prototype, not on every instance: parked sends are made by the hundred thousand.
-  get [Symbol.toStringTag](): string {
-    return 'Promise';
-  }
   /** The command (and its reply sink) waiting to be admitted. */
   readonly command: unknown;
   readonly reply: unknown;
-  #state: 'waiting' | 'admitted' | 'refused' = 'waiting';
-  #error: unknown;
-  #promise: Promise<void> | undefined;
-  #resolve: (() => void) | undefined;
-  #reject: ((error: unknown) => void) | undefined;
+  /** 0 waiting, 1 admitted, 2 refused. */
+  #state = 0;
   /** The mailbox whose handler returned this, parked until the send settles, and that handler's reply. */
   #parkedIn: { resumeParked(reply: unknown, admitted: boolean, error: unknown): void } | undefined;
   #parkedReply: unknown;
+  /** Made only when somebody awaits: most parked sends are resumed without one. */
+  #awaited: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | undefined;
+  #error: unknown;
 
   constructor(command: unknown, reply: unknown) {
     this.command = command;
     this.reply = reply;
+  }
+
+  // On the prototype, not on every instance: parked sends are made by the hundred thousand.
+  get [Symbol.toStringTag](): string {
+    return 'Promise';
   }
 
   parkedIn(mailbox: { resumeParked(reply: never, admitted: boolean, error: unknown): void }, reply: unknown): void {
@@ -35,21 +36,21 @@ export class ParkedSend implements Promise<void> {
   }
 
   get waiting(): boolean {
-    return this.#state === 'waiting';
+    return this.#state === 0;
   }
 
   admit(): void {
-    if (this.#state !== 'waiting') return;
-    this.#state = 'admitted';
-    this.#resolve?.();
+    if (this.#state !== 0) return;
+    this.#state = 1;
+    this.#awaited?.resolve();
     this.#parkedIn?.resumeParked(this.#parkedReply, true, undefined);
   }
 
   refuse(error: unknown): void {
-    if (this.#state !== 'waiting') return;
-    this.#state = 'refused';
+    if (this.#state !== 0) return;
+    this.#state = 2;
     this.#error = error;
-    this.#reject?.(error);
+    this.#awaited?.reject(error);
     this.#parkedIn?.resumeParked(this.#parkedReply, false, error);
   }
 
@@ -69,16 +70,12 @@ export class ParkedSend implements Promise<void> {
   }
 
   #asPromise(): Promise<void> {
-    if (this.#promise === undefined) {
-      if (this.#state === 'admitted') this.#promise = Promise.resolve();
-      else if (this.#state === 'refused') this.#promise = Promise.reject(this.#error);
-      else {
-        this.#promise = new Promise<void>((resolve, reject) => {
-          this.#resolve = resolve;
-          this.#reject = reject;
-        });
-      }
+    if (this.#state === 1) return Promise.resolve();
+    if (this.#state === 2) return Promise.reject(this.#error);
+    if (this.#awaited === undefined) {
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      this.#awaited = { promise, resolve, reject };
     }
-    return this.#promise;
+    return this.#awaited.promise;
   }
 }
