@@ -1,0 +1,170 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { multiaddr } from '@multiformats/multiaddr';
+import { AbortedError, MyDhtError } from '../src/runtime/errors.ts';
+import { WRITE_HIGH_WATER_MARK, type Connection, type DialOptions, type Listener, type Transport } from '../src/net/transport.ts';
+
+export class TransportError extends MyDhtError {}
+
+/** Dial timeout when the caller gives none: a handshake-sized 10 s. */
+const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
+
+let nextId = 1;
+
+/**
+ * TCP on IPv4 and IPv6 (`/ip4/127.0.0.1/tcp/4001`). Nagle is off (small request frames must not
+ * wait 40 ms), and writes are coalesced instead: the first write of a burst corks the socket and
+ * it is uncorked once the microtask queue has drained, so a burst of frames leaves as one writev.
+ */
+export class TcpTransport implements Transport {
+  readonly name = 'tcp' as const;
+  readonly duplex = true as const;
+  readonly #servers = new Set<Server>();
+  readonly #connections = new Set<TcpConnection>();
+
+  handles(address: string): boolean {
+    return /^\/ip[46]\/[^/]+\/tcp\/\d+$/.test(address);
+  }
+
+  async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
+    const { host, port } = parse(address);
+    const server = createServer({ noDelay: true }, (socket) => {
+      const connection = this.#track(new TcpConnection(socket, 'inbound'));
+      onConnection(connection);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', () => {});
+    this.#servers.add(server);
+    const bound = server.address();
+    const actual = typeof bound === 'object' && bound !== null ? toMultiaddr(bound.address, bound.port) : address;
+    return {
+      addresses: [actual],
+      close: () => this.#closeServer(server),
+    };
+  }
+
+  async dial(address: string, options: DialOptions = {}): Promise<Connection> {
+    const { host, port } = parse(address);
+    if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
+    const socket = connect({ host, port, noDelay: true });
+    const timeout = options.timeout ?? DEFAULT_DIAL_TIMEOUT_MS;
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: Error): void => {
+        cleanup();
+        socket.destroy();
+        reject(error);
+      };
+      const onAbort = (): void => fail(new AbortedError(options.signal?.reason));
+      const timer = setTimeout(() => fail(new TransportError('ERR_DIAL_TIMEOUT', `dialing ${address} timed out after ${timeout} ms`)), timeout);
+      const onError = (err: Error): void => fail(new TransportError('ERR_DIAL_FAILED', `cannot dial ${address}: ${err.message}`));
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      socket.once('connect', () => {
+        cleanup();
+        resolve();
+      });
+      socket.once('error', onError);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    return this.#track(new TcpConnection(socket, 'outbound'));
+  }
+
+  async close(): Promise<void> {
+    for (const connection of this.#connections) connection.close(true);
+    await Promise.all([...this.#servers].map((server) => this.#closeServer(server)));
+  }
+
+  #track(connection: TcpConnection): TcpConnection {
+    this.#connections.add(connection);
+    connection.closedBy = () => this.#connections.delete(connection);
+    return connection;
+  }
+
+  #closeServer(server: Server): Promise<void> {
+    this.#servers.delete(server);
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+}
+
+class TcpConnection implements Connection {
+  readonly id = `tcp-${nextId++}`;
+  readonly direction: 'inbound' | 'outbound';
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  onData: ((chunk: Uint8Array) => void) | undefined;
+  onClose: ((error?: Error) => void) | undefined;
+  onDrain: (() => void) | undefined;
+  closedBy: (() => void) | undefined;
+  readonly #socket: Socket;
+  #corked = false;
+  #closed = false;
+
+  constructor(socket: Socket, direction: 'inbound' | 'outbound') {
+    this.#socket = socket;
+    this.direction = direction;
+    this.remoteAddress = toMultiaddr(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0);
+    this.localAddress = toMultiaddr(socket.localAddress ?? '0.0.0.0', socket.localPort ?? 0);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData?.(chunk));
+    socket.on('drain', () => this.onDrain?.());
+    socket.on('error', () => {}); // reported through 'close'
+    socket.on('close', (hadError) => {
+      this.#closed = true;
+      this.closedBy?.();
+      this.onClose?.(hadError ? new TransportError('ERR_CONNECTION_RESET', 'connection reset') : undefined);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.#closed || this.#socket.destroyed) return false;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      queueMicrotask(() => process.nextTick(this.#uncork));
+    }
+    this.#socket.write(bytes);
+    return this.#socket.writableLength < WRITE_HIGH_WATER_MARK;
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    if (!this.#socket.destroyed) this.#socket.uncork();
+  };
+
+  close(reset = false): void {
+    if (this.#closed) return;
+    if (reset) this.#socket.destroy();
+    else this.#socket.end();
+  }
+}
+
+function parse(address: string): { host: string; port: number } {
+  let components: { name: string; value?: string }[];
+  try {
+    components = multiaddr(address).getComponents();
+  } catch {
+    throw new TransportError('ERR_ADDRESS_INVALID', `not a multiaddr: ${address}`);
+  }
+  const [ip, tcp] = components;
+  if (components.length !== 2 || (ip?.name !== 'ip4' && ip?.name !== 'ip6') || tcp?.name !== 'tcp') {
+    throw new TransportError('ERR_ADDRESS_INVALID', `not a TCP multiaddr: ${address}`);
+  }
+  return { host: ip.value!, port: Number(tcp.value) };
+}
+
+function toMultiaddr(host: string, port: number): string {
+  const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
+  return v4.includes(':') ? `/ip6/${v4}/tcp/${port}` : `/ip4/${v4}/tcp/${port}`;
+}
