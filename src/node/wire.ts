@@ -1,0 +1,60 @@
+import { Codec } from '../runtime/codec.ts';
+import { MyDhtError } from '../runtime/errors.ts';
+import { LENGTH_PREFIX_BYTES, writeLengthPrefix } from '../runtime/frames.ts';
+import type { SessionCipher } from './session-cipher.ts';
+
+/**
+ * The wire: every frame is `u32 big-endian length | body`, at most `maxFrame` bytes of body
+ * (1 MiB by default), checked on the prefix before anything is allocated (FrameDecoder).
+ * The body is the CBOR array `[version, message]`; before the handshake completes it travels
+ * in the clear (the handshake messages are signed), after it the body is AEAD-sealed with the
+ * session's key for that direction. A message is an object with a string `type`.
+ */
+export const PROTOCOL_VERSION = 1;
+export const DEFAULT_MAX_FRAME = 1024 * 1024;
+
+export class WireError extends MyDhtError {}
+
+export interface WireMessage {
+  type: string;
+}
+
+export class Wire {
+  readonly codec: Codec;
+  readonly maxFrame: number;
+
+  constructor(maxFrame = DEFAULT_MAX_FRAME) {
+    this.maxFrame = maxFrame;
+    this.codec = new Codec({ maxBytes: maxFrame });
+  }
+
+  /** A whole frame, prefix included; sealed when a session cipher is given. */
+  encode(message: WireMessage, cipher?: SessionCipher): Uint8Array {
+    const plain = this.codec.encode([PROTOCOL_VERSION, message]);
+    const body = cipher === undefined ? plain : cipher.seal(plain);
+    if (body.length > this.maxFrame) throw new WireError('ERR_FRAME_TOO_LARGE', `a ${body.length}-byte frame exceeds ${this.maxFrame}`);
+    const frame = new Uint8Array(LENGTH_PREFIX_BYTES + body.length);
+    writeLengthPrefix(frame, 0, body.length);
+    frame.set(body, LENGTH_PREFIX_BYTES);
+    return frame;
+  }
+
+  /**
+   * The message in a frame's body (without its prefix), opened when a cipher is given. Throws
+   * ERR_AUTH_FRAME (tampered, replayed), ERR_DECODE_* (bad CBOR), ERR_PROTOCOL_VERSION or
+   * ERR_WIRE_MALFORMED; every one of them ends the connection.
+   */
+  decode(body: Uint8Array, cipher?: SessionCipher): WireMessage {
+    const plain = cipher === undefined ? body : cipher.open(body);
+    const decoded = this.codec.decode(plain);
+    if (!Array.isArray(decoded) || decoded.length !== 2) throw new WireError('ERR_WIRE_MALFORMED', 'a frame must be [version, message]');
+    const [version, message] = decoded as [unknown, unknown];
+    if (version !== PROTOCOL_VERSION) {
+      throw new WireError('ERR_PROTOCOL_VERSION', `protocol version ${String(version)} is not ${PROTOCOL_VERSION}`);
+    }
+    if (typeof message !== 'object' || message === null || typeof (message as { type?: unknown }).type !== 'string') {
+      throw new WireError('ERR_WIRE_MALFORMED', 'a message must be an object with a string "type"');
+    }
+    return message as WireMessage;
+  }
+}

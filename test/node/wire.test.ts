@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { FrameDecoder, LENGTH_PREFIX_BYTES } from '../../src/runtime/frames.ts';
+import { Codec } from '../../src/runtime/codec.ts';
+import { SessionCipher } from '../../src/node/session-cipher.ts';
+import { PROTOCOL_VERSION, Wire } from '../../src/node/wire.ts';
+
+describe('wire frames', () => {
+  const wire = new Wire();
+  const key = (n: number) => new Uint8Array(32).fill(n);
+
+  it('a frame round-trips through the frame decoder, in the clear and sealed', () => {
+    const frames = new FrameDecoder(wire.maxFrame);
+    const send = new SessionCipher(key(1), key(2));
+    const receive = new SessionCipher(key(2), key(1));
+    const clear = wire.encode({ type: 'ping' });
+    const sealed = wire.encode({ type: 'hello', n: 5 } as never, send);
+    const [a, b] = frames.push(Buffer.concat([clear, sealed]));
+    assert.deepEqual(wire.decode(a!), { type: 'ping' });
+    assert.deepEqual(wire.decode(b!, receive), { type: 'hello', n: 5 });
+  });
+
+  it('a length prefix of 2^32-1 or of max+1 is refused before any allocation', () => {
+    for (const length of [0xffffffff, wire.maxFrame + 1]) {
+      const frames = new FrameDecoder(wire.maxFrame);
+      const prefix = Buffer.alloc(LENGTH_PREFIX_BYTES);
+      prefix.writeUInt32BE(length >>> 0);
+      assert.throws(() => frames.push(prefix), { code: 'ERR_FRAME_TOO_LARGE' });
+    }
+  });
+
+  it('another protocol version, a non-array body and a message without a type are refused', () => {
+    const codec = new Codec();
+    assert.throws(() => wire.decode(codec.encode([PROTOCOL_VERSION + 1, { type: 'ping' }])), { code: 'ERR_PROTOCOL_VERSION' });
+    assert.throws(() => wire.decode(codec.encode({ type: 'ping' })), { code: 'ERR_WIRE_MALFORMED' });
+    assert.throws(() => wire.decode(codec.encode([PROTOCOL_VERSION, { kind: 'ping' }])), { code: 'ERR_WIRE_MALFORMED' });
+    assert.throws(() => wire.decode(new Uint8Array([0xff, 0x00])), { code: 'ERR_DECODE_MALFORMED' });
+  });
+
+  it('a flipped bit in a sealed frame fails to open', () => {
+    const send = new SessionCipher(key(1), key(2));
+    const frame = wire.encode({ type: 'hello' }, send);
+    const body = Uint8Array.from(frame.subarray(LENGTH_PREFIX_BYTES));
+    body[3]! ^= 0x10;
+    assert.throws(() => wire.decode(body, new SessionCipher(key(2), key(1))), { code: 'ERR_AUTH_FRAME' });
+  });
+
+  it('a message larger than the frame cap is refused when encoded', () => {
+    const small = new Wire(1024);
+    assert.throws(() => small.encode({ type: 'big', blob: new Uint8Array(2048) } as never), { code: 'ERR_FRAME_TOO_LARGE' });
+  });
+});
