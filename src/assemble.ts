@@ -5,6 +5,12 @@
 import { ChildProcessSpawner } from '../spawners/child-process/index.ts';
 import { SameLoopSpawner } from '../spawners/same-loop.ts';
 import { WorkerThreadSpawner } from '../spawners/worker-thread/index.ts';
+import { TcpTransport } from '../transports/tcp.ts';
+import type { Transport } from './net/transport.ts';
+import { NodeIdentity } from './node/identity.ts';
+import { MyDhtNode, NODE_SERVICES, type NodeServiceName } from './node/node.ts';
+import type { Logger } from './runtime/logger.ts';
+import { serviceModule, type ServiceModule } from './runtime/service.ts';
 import type { Spawner, SpawnerKind } from './runtime/spawner.ts';
 import { ServiceSystem, type SystemOptions } from './runtime/system.ts';
 
@@ -19,4 +25,62 @@ export function defaultSpawners(): Record<SpawnerKind, Spawner> {
 /** A service system with all three spawners available. */
 export function createServiceSystem(options: Omit<SystemOptions, 'spawners'> = {}): ServiceSystem {
   return new ServiceSystem({ ...options, spawners: defaultSpawners() });
+}
+
+/** Source files run as .ts; the built package as .js. */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
+const BUILTIN_SERVICES: Record<Exclude<NodeServiceName, 'global'>, ServiceModule> = {
+  'main-loop': serviceModule(import.meta.url, `../services/main-loop${EXT}`),
+  read: serviceModule(import.meta.url, `../services/read${EXT}`),
+  write: serviceModule(import.meta.url, `../services/write${EXT}`),
+  'peer-store': serviceModule(import.meta.url, `../services/peer-store${EXT}`),
+  api: serviceModule(import.meta.url, `../services/api${EXT}`),
+};
+
+export interface NodeConfig {
+  /** Where the node key lives (created on first start). Without it the identity is new each run. */
+  dataDir?: string;
+  identity?: NodeIdentity;
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0` or `/memory/a`. */
+  listen?: string[];
+  /** Multiaddrs to dial once started. */
+  bootstrap?: string[];
+  /** Transports to use; default TCP. */
+  transports?: Transport[];
+  /** The spawner of each service (the main loop is always same-loop); default all same-loop. */
+  spawners?: Partial<Record<NodeServiceName, SpawnerKind>>;
+  /** The application's global service module and its config. */
+  global: ServiceModule;
+  globalConfig?: unknown;
+  maxFrame?: number;
+  livenessIntervalMs?: number;
+  livenessTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  log?: Logger;
+}
+
+/** Assemble a node from its configuration: identity, transports, and each service under its spawner. */
+export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
+  const identity =
+    config.identity ?? (config.dataDir === undefined ? NodeIdentity.generate() : await NodeIdentity.loadOrCreate(config.dataDir, config.log));
+  const spawners = Object.fromEntries(NODE_SERVICES.map((name) => [name, config.spawners?.[name] ?? 'same-loop'])) as Record<
+    NodeServiceName,
+    SpawnerKind
+  >;
+  return new MyDhtNode({
+    identity,
+    transports: config.transports ?? [new TcpTransport()],
+    modules: { ...BUILTIN_SERVICES, global: config.global },
+    spawners,
+    system: createServiceSystem(config.log === undefined ? {} : { log: config.log }),
+    listen: config.listen ?? [],
+    bootstrap: config.bootstrap ?? [],
+    ...(config.globalConfig === undefined ? {} : { globalConfig: config.globalConfig }),
+    ...(config.maxFrame === undefined ? {} : { maxFrame: config.maxFrame }),
+    ...(config.livenessIntervalMs === undefined ? {} : { livenessIntervalMs: config.livenessIntervalMs }),
+    ...(config.livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs: config.livenessTimeoutMs }),
+    ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
+    ...(config.log === undefined ? {} : { log: config.log }),
+  });
 }

@@ -17,18 +17,21 @@ export class SessionError extends MyDhtError {}
  * long before 2^64 frames.
  */
 export class SessionCipher {
-  readonly #sendKey: Buffer;
-  readonly #receiveKey: Buffer;
+  readonly #sendKey: Buffer | undefined;
+  readonly #receiveKey: Buffer | undefined;
   #sent = 0n;
   #received = 0n;
   readonly #nonce = Buffer.alloc(NONCE_BYTES);
 
-  constructor(sendKey: Uint8Array, receiveKey: Uint8Array) {
-    if (sendKey.length !== SESSION_KEY_BYTES || receiveKey.length !== SESSION_KEY_BYTES) {
-      throw new SessionError('ERR_SESSION_KEY', `session keys must be ${SESSION_KEY_BYTES} bytes`);
+  /** Either key may be left out when this side only seals (write service) or only opens (read service). */
+  constructor(sendKey: Uint8Array | undefined, receiveKey: Uint8Array | undefined) {
+    for (const key of [sendKey, receiveKey]) {
+      if (key !== undefined && key.length !== SESSION_KEY_BYTES) {
+        throw new SessionError('ERR_SESSION_KEY', `session keys must be ${SESSION_KEY_BYTES} bytes`);
+      }
     }
-    this.#sendKey = Buffer.from(sendKey);
-    this.#receiveKey = Buffer.from(receiveKey);
+    this.#sendKey = sendKey === undefined ? undefined : Buffer.from(sendKey);
+    this.#receiveKey = receiveKey === undefined ? undefined : Buffer.from(receiveKey);
   }
 
   /** Frames sealed and opened so far. */
@@ -37,6 +40,7 @@ export class SessionCipher {
   }
 
   seal(plaintext: Uint8Array): Uint8Array {
+    if (this.#sendKey === undefined) throw new SessionError('ERR_SESSION_KEY', 'this cipher only opens');
     const cipher = createCipheriv(ALGORITHM, this.#sendKey, this.#nonceFor(this.#sent++), { authTagLength: TAG_BYTES });
     const head = cipher.update(plaintext);
     const tail = cipher.final();
@@ -48,6 +52,7 @@ export class SessionCipher {
   }
 
   open(sealed: Uint8Array): Uint8Array {
+    if (this.#receiveKey === undefined) throw new SessionError('ERR_SESSION_KEY', 'this cipher only seals');
     if (sealed.length < TAG_BYTES) throw new SessionError('ERR_AUTH_FRAME', 'sealed frame shorter than its tag');
     const body = sealed.subarray(0, sealed.length - TAG_BYTES);
     const decipher = createDecipheriv(ALGORITHM, this.#receiveKey, this.#nonceFor(this.#received), { authTagLength: TAG_BYTES });

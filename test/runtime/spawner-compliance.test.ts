@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import sinon from 'sinon';
 import { createServiceSystem } from '../../src/assemble.ts';
 import type { Logger } from '../../src/runtime/logger.ts';
+import { turns, until } from '../helpers/until.ts';
 import { internedCount } from '../../src/runtime/shared-ref.ts';
 import { defineService, serviceModule } from '../../src/runtime/service.ts';
 import { SPAWNER_KINDS, type SpawnerKind } from '../../src/runtime/spawner.ts';
@@ -323,18 +324,4 @@ function spyLogger(): Logger & { [K in 'warn' | 'info' | 'error']: sinon.SinonSp
     };
   };
   return root;
-}
-
-/** Let the event loop turn a few times (I/O included) without a timer-based sleep. */
-async function turns(count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-/** Wait for a condition that an event will make true, turning the loop between checks. */
-async function until(condition: () => boolean, withinMs = 10_000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition still false after ${withinMs} ms`);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
 }

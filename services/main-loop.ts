@@ -1,0 +1,225 @@
+import { AuthError, Handshaker, type Session } from '../src/node/handshake.ts';
+import type { NodeIdentity } from '../src/node/identity.ts';
+import type { PeerRecord } from '../src/node/peer-record.ts';
+import type { ConnectedPeer, MainLoopStatus, NodeProtocols } from '../src/node/protocols.ts';
+import type { Connection, Listener, Transport } from '../src/net/transport.ts';
+import { codeOf, ConfigError, MyDhtError } from '../src/runtime/errors.ts';
+import { defineService } from '../src/runtime/service.ts';
+
+/**
+ * The main loop's config holds live objects (the identity, the transports), so it runs on the
+ * node's own loop: sockets cannot move into a worker thread.
+ */
+export interface MainLoopConfig {
+  identity: NodeIdentity;
+  /** The node's current record (its addresses change once it listens). */
+  record: () => PeerRecord;
+  transports: Transport[];
+  /** A connection that has not finished its handshake after this long is closed, ms. */
+  handshakeTimeoutMs?: number;
+  /** Pinned keys: a known id answering with another key is refused. */
+  pinnedKey?: (peer: string) => Uint8Array | undefined;
+  /** Called once the node listens, with the bound addresses (to refresh the record). */
+  onListening?: (addresses: string[]) => void;
+}
+
+/** libp2p's upgrade timeout is 10-15 s; a handshake is one round trip and a half. */
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export class NoRouteError extends MyDhtError {
+  constructor(peer: string) {
+    super('ERR_NO_ROUTE', `no open session with peer ${peer}`);
+  }
+}
+
+interface Conn {
+  connection: Connection;
+  peer: string | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** A dial waiting for this connection's session. */
+  dialed: { resolve: (peer: string) => void; reject: (error: unknown) => void } | undefined;
+}
+
+/**
+ * Owns the listeners and the connection table, runs the handshake's bookkeeping, chooses one
+ * session per peer, and hands bytes between sockets and the read and write services.
+ */
+export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) => {
+  const config = ctx.config;
+  if (config?.identity === undefined) throw new ConfigError('the main loop must run same-loop: its config holds the identity and transports');
+  const read = ctx.service<NodeProtocols['read']>('read');
+  const write = ctx.service<NodeProtocols['write']>('write');
+  const peerStore = ctx.service<NodeProtocols['peer-store']>('peer-store');
+  const handshaker = new Handshaker({
+    identity: config.identity,
+    record: config.record,
+    ...(config.pinnedKey === undefined ? {} : { pinnedKey: config.pinnedKey }),
+  });
+  const handshakeTimeout = config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const conns = new Map<string, Conn>();
+  const sessions = new Map<string, string>(); // peer id -> conn id
+  const listeners: Listener[] = [];
+  const status: MainLoopStatus = { connections: 0, sessions: 0, pendingHandshakes: 0, handshakes: { ok: 0, rejected: {} }, dropped: {} };
+
+  const count = (table: Record<string, number>, code: string): void => void (table[code] = (table[code] ?? 0) + 1);
+
+  const transportFor = (address: string): Transport => {
+    const transport = config.transports.find((candidate) => candidate.handles(address));
+    if (transport === undefined) throw new ConfigError(`no transport handles ${address}`);
+    return transport;
+  };
+
+  const adopt = (connection: Connection, dialed?: Conn['dialed']): Conn => {
+    const conn: Conn = { connection, peer: undefined, timer: undefined, dialed };
+    conns.set(connection.id, conn);
+    conn.timer = setTimeout(() => close(connection.id, 'ERR_HANDSHAKE_TIMEOUT', 'handshake did not finish in time'), handshakeTimeout);
+    void read.send({ type: 'open', conn: connection.id });
+    void write.send({ type: 'open', conn: connection.id });
+    connection.onData = (chunk) => void read.send({ type: 'bytes', conn: connection.id, chunk });
+    connection.onClose = () => forget(connection.id);
+    return conn;
+  };
+
+  const forget = (id: string): void => {
+    const conn = conns.get(id);
+    if (conn === undefined) return;
+    conns.delete(id);
+    if (conn.timer !== undefined) clearTimeout(conn.timer);
+    void read.send({ type: 'close', conn: id });
+    void write.send({ type: 'close', conn: id });
+    conn.dialed?.reject(new MyDhtError('ERR_CONNECTION_CLOSED', `connection to ${conn.connection.remoteAddress} closed before its session opened`));
+    if (conn.peer !== undefined && sessions.get(conn.peer) === id) {
+      sessions.delete(conn.peer);
+      void peerStore.send({ type: 'disconnected', peer: conn.peer });
+    }
+  };
+
+  const close = (id: string, code: string, reason: string): void => {
+    const conn = conns.get(id);
+    if (conn === undefined) return;
+    ctx.log.debug({ conn: id, code, reason }, 'closing connection');
+    conn.dialed?.reject(new MyDhtError(code, reason));
+    conn.dialed = undefined;
+    conn.connection.close(true);
+    forget(id);
+  };
+
+  /** The session is open on this connection: keep one session per peer, the same choice on both sides. */
+  const open = (id: string, session: Session): { receiveKey: Uint8Array; peer: string } => {
+    const conn = conns.get(id)!;
+    const peer = session.peer.idHex;
+    if (conn.timer !== undefined) clearTimeout(conn.timer);
+    conn.timer = undefined;
+    conn.peer = peer;
+    status.handshakes.ok++;
+    void write.send({ type: 'session', conn: id, sendKey: session.sendKey });
+    const existing = sessions.get(peer);
+    if (existing !== undefined && existing !== id && conns.has(existing)) {
+      // Two connections between the same peers: keep the one dialed by the lower id. Both ends
+      // compute the same answer, so they close the same connection.
+      const selfLower = config.identity.idHex < peer;
+      const keepNew = conn.connection.direction === 'outbound' ? selfLower : !selfLower;
+      if (!keepNew) {
+        conn.dialed?.resolve(peer);
+        conn.dialed = undefined;
+        setImmediate(() => close(id, 'ERR_DUPLICATE_SESSION', 'a session with this peer already exists'));
+        return { receiveKey: session.receiveKey, peer };
+      }
+      setImmediate(() => close(existing, 'ERR_DUPLICATE_SESSION', 'replaced by a newer session with this peer'));
+    }
+    sessions.set(peer, id);
+    void peerStore.send({ type: 'connected', record: session.peer, conn: id });
+    conn.dialed?.resolve(peer);
+    conn.dialed = undefined;
+    return { receiveKey: session.receiveKey, peer };
+  };
+
+  return {
+    // A dial waits for its session while the handshake's own commands must get through; every
+    // other handler is synchronous, so commands still start in order.
+    concurrency: 4096,
+    handlers: {
+      listen: async ({ address }) => {
+        const listener = await transportFor(address).listen(address, (connection) => void adopt(connection));
+        listeners.push(listener);
+        config.onListening?.([...listener.addresses]);
+        return [...listener.addresses];
+      },
+      dial: ({ address, peer }) =>
+        new Promise<string>((resolve, reject) => {
+          transportFor(address)
+            .dial(address)
+            .then((connection) => {
+              const conn = adopt(connection, { resolve, reject });
+              try {
+                const ping = handshaker.initiate(address, connection.id, peer);
+                void write.send({ type: 'handshake', conn: connection.id, message: ping });
+              } catch (err) {
+                close(connection.id, codeOf(err), (err as Error).message);
+              }
+              void conn;
+            }, reject);
+        }),
+      handshake: ({ conn: id, message }) => {
+        const conn = conns.get(id);
+        if (conn === undefined) throw new MyDhtError('ERR_CONNECTION_CLOSED', `no connection ${id}`);
+        try {
+          switch (message.type) {
+            case 'ping': {
+              if (conn.connection.direction !== 'inbound') throw new AuthError('ERR_AUTH_MALFORMED', 'PING on a connection this node dialed');
+              const pong = handshaker.respond(message, conn.connection.remoteAddress, id);
+              void write.send({ type: 'handshake', conn: id, message: pong });
+              return null;
+            }
+            case 'pong': {
+              const { reply, session } = handshaker.confirm(message, id);
+              void write.send({ type: 'handshake', conn: id, message: reply });
+              return open(id, session);
+            }
+            case 'pong-back':
+              return open(id, handshaker.accept(message, id));
+            default:
+              throw new AuthError('ERR_AUTH_MALFORMED', `unexpected ${JSON.stringify(message.type)} before the session`);
+          }
+        } catch (err) {
+          const code = codeOf(err);
+          count(status.handshakes.rejected, code);
+          ctx.log.debug({ conn: id, code, err }, 'handshake refused');
+          close(id, code, (err as Error).message);
+          throw err;
+        }
+      },
+      write: ({ conn, bytes }) => {
+        conns.get(conn)?.connection.write(bytes);
+      },
+      drop: ({ conn, code, reason }) => {
+        if (!conns.has(conn)) return;
+        count(status.dropped, code);
+        close(conn, code, reason);
+      },
+      send: ({ peer, message }) => {
+        const conn = sessions.get(peer);
+        if (conn === undefined) throw new NoRouteError(peer);
+        return write.send({ type: 'send', conn, message });
+      },
+      disconnect: ({ peer, reason }) => {
+        const conn = sessions.get(peer);
+        if (conn !== undefined) close(conn, 'ERR_DISCONNECTED', reason);
+      },
+      peers: () => {
+        const out: ConnectedPeer[] = [];
+        for (const [id, connId] of sessions) {
+          const conn = conns.get(connId);
+          if (conn !== undefined) out.push({ id, conn: connId, address: conn.connection.remoteAddress, direction: conn.connection.direction });
+        }
+        return out;
+      },
+      status: () => ({ ...status, connections: conns.size, sessions: sessions.size, pendingHandshakes: handshaker.pending }),
+    },
+    stop: async () => {
+      await Promise.all(listeners.map((listener) => listener.close()));
+      for (const id of [...conns.keys()]) close(id, 'ERR_NODE_STOPPING', 'the node is stopping');
+      await Promise.all(config.transports.map((transport) => transport.close()));
+    },
+  };
+});

@@ -1,0 +1,182 @@
+import { defineService } from '../src/runtime/service.ts';
+import { toHex } from '../src/node/identity.ts';
+import { PeerRecord } from '../src/node/peer-record.ts';
+import type { KnownPeer, NodeProtocols } from '../src/node/protocols.ts';
+
+export interface PeerStoreConfig {
+  /** This node's id (hex). */
+  self: string;
+  /** Every this often, each connected peer is pinged and stale ones are marked offline, ms. */
+  livenessIntervalMs?: number;
+  /** A peer not heard from for this long is offline and its session is closed, ms. */
+  livenessTimeoutMs?: number;
+  /** Connected peers to keep: below it, known peers are dialed. */
+  targetPeers?: number;
+  /** Known peers kept at most; the least recently seen offline ones go first. */
+  maxPeers?: number;
+}
+
+const DEFAULTS = { livenessIntervalMs: 5_000, livenessTimeoutMs: 15_000, targetPeers: 8, maxPeers: 10_000 };
+/** A peer whose dial failed is not dialed again for this long, ms. */
+const REDIAL_BACKOFF_MS = 30_000;
+
+interface Known {
+  record: PeerRecord;
+  connected: boolean;
+  lastSeen: number;
+  offline: boolean;
+  lastDial: number;
+}
+
+/**
+ * Known peers, their records and addresses, when each was last heard from; liveness pings with
+ * offline detection; a ban list with expiry; and a pool of connected peers kept near a target
+ * by dialing known ones.
+ */
+export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx) => {
+  const options = { ...DEFAULTS, ...ctx.config };
+  const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
+  const api = ctx.service<NodeProtocols['api']>('api');
+  const peers = new Map<string, Known>();
+  const bans = new Map<string, number>();
+  let nextPing = 1;
+
+  const banned = (peer: string): boolean => {
+    const until = bans.get(peer);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    bans.delete(peer);
+    return false;
+  };
+
+  const remember = (record: PeerRecord): Known => {
+    let known = peers.get(record.idHex);
+    if (known === undefined) {
+      if (peers.size >= options.maxPeers) evictOne();
+      known = { record, connected: false, lastSeen: 0, offline: false, lastDial: 0 };
+      peers.set(record.idHex, known);
+    } else if (known.record !== record) {
+      known.record.adopt(record);
+    }
+    return known;
+  };
+
+  const evictOne = (): void => {
+    let oldest: [string, Known] | undefined;
+    for (const entry of peers) if (!entry[1].connected && (oldest === undefined || entry[1].lastSeen < oldest[1].lastSeen)) oldest = entry;
+    if (oldest !== undefined) peers.delete(oldest[0]);
+  };
+
+  const tick = (): void => {
+    const now = Date.now();
+    let connected = 0;
+    for (const [id, known] of peers) {
+      if (!known.connected) continue;
+      if (now - known.lastSeen > options.livenessTimeoutMs) {
+        known.connected = false;
+        known.offline = true;
+        ctx.log.info({ peer: id }, 'peer offline: no answer within the liveness timeout');
+        void mainLoop.send({ type: 'disconnect', peer: id, reason: 'liveness timeout' });
+        continue;
+      }
+      connected++;
+      mainLoop.send({ type: 'send', peer: id, message: { type: 'alive', n: nextPing++ } }).catch(() => {});
+    }
+    // Keep the pool near its target from the known peers not tried recently.
+    for (const [id, known] of peers) {
+      if (connected >= options.targetPeers) break;
+      if (known.connected || banned(id) || now - known.lastDial < REDIAL_BACKOFF_MS) continue;
+      const address = known.record.addresses[0];
+      if (address === undefined) continue;
+      known.lastDial = now;
+      connected++;
+      mainLoop.call({ type: 'dial', address, peer: id }).catch(() => void (known.offline = true));
+    }
+  };
+  const timer = setInterval(tick, options.livenessIntervalMs);
+  timer.unref();
+
+  return {
+    handlers: {
+      connected: ({ record }) => {
+        const known = remember(record);
+        known.connected = true;
+        known.offline = false;
+        known.lastSeen = Date.now();
+        if (banned(record.idHex)) void mainLoop.send({ type: 'disconnect', peer: record.idHex, reason: 'banned' });
+      },
+      disconnected: ({ peer }) => {
+        const known = peers.get(peer);
+        if (known === undefined) return;
+        known.connected = false;
+        known.offline = true;
+      },
+      message: ({ from, message }) => {
+        const known = peers.get(from);
+        if (known !== undefined) known.lastSeen = Date.now();
+        switch (message.type) {
+          case 'alive':
+            return mainLoop.send({ type: 'send', peer: from, message: { type: 'alive-ack', n: message.n } });
+          case 'find-peer': {
+            const found = peers.get(toHex(message.id));
+            const value = found === undefined ? null : found.record.toFields();
+            return mainLoop.send({ type: 'send', peer: from, message: { type: 'reply', query: message.query, ok: true, value } });
+          }
+          case 'record': {
+            try {
+              const record = PeerRecord.verify(message.record);
+              if (record.idHex === from) remember(record);
+            } catch (err) {
+              ctx.log.debug({ peer: from, err }, 'ignored a bad record');
+            }
+            return undefined;
+          }
+          default:
+            return undefined;
+        }
+      },
+      findPeer: async ({ id, timeoutMs }) => {
+        if (id === ctx.config.self) return null;
+        const known = peers.get(id);
+        if (known !== undefined) return known.record;
+        const asked = [...peers.entries()].filter(([, peer]) => peer.connected).map(([peer]) => peer);
+        if (asked.length === 0) return null;
+        const { results } = await api.call({
+          type: 'query',
+          peers: asked,
+          request: { type: 'find-peer', id: Buffer.from(id, 'hex') },
+          expect: asked.length,
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        });
+        for (const result of results) {
+          if (!result.ok || result.value === null || result.value === undefined) continue;
+          try {
+            const record = PeerRecord.verify(result.value);
+            if (record.idHex === id) return remember(record).record;
+          } catch {
+            // A peer answered with a bad record: ignore that answer.
+          }
+        }
+        return null;
+      },
+      ban: ({ peer, ms }) => {
+        bans.set(peer, Date.now() + ms);
+        return mainLoop.send({ type: 'disconnect', peer, reason: 'banned' });
+      },
+      isBanned: ({ peer }) => banned(peer),
+      list: () =>
+        [...peers.entries()].map(
+          ([id, known]): KnownPeer => ({
+            id,
+            addresses: known.record.addresses,
+            connected: known.connected,
+            lastSeen: known.lastSeen,
+            offline: known.offline,
+          }),
+        ),
+    },
+    // findPeer waits on the network: let other commands in meanwhile.
+    concurrency: 64,
+    stop: () => clearInterval(timer),
+  };
+});

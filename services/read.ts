@@ -1,0 +1,124 @@
+import { codeOf, messageOf } from '../src/runtime/errors.ts';
+import { FrameDecoder } from '../src/runtime/frames.ts';
+import { ACCEPTED } from '../src/runtime/mailbox.ts';
+import { defineService } from '../src/runtime/service.ts';
+import { ROUTES, type SessionMessage } from '../src/node/messages.ts';
+import type { NodeProtocols } from '../src/node/protocols.ts';
+import { SessionCipher } from '../src/node/session-cipher.ts';
+import { DEFAULT_MAX_FRAME, Wire, type WireMessage } from '../src/node/wire.ts';
+
+export interface ReadConfig {
+  maxFrame?: number;
+}
+
+/**
+ * Reads every connection's bytes (one pooled service, with per-connection state): splits
+ * frames, passes handshake frames to the main loop, then opens sealed frames with the session
+ * key and routes each message to the service it is for. Anything that does not decode, open or
+ * route ends its connection (the main loop counts it); the service itself goes on.
+ */
+export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => {
+  const wire = new Wire(ctx.config?.maxFrame ?? DEFAULT_MAX_FRAME);
+  const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
+  const ports = {
+    global: ctx.service<NodeProtocols['global']>('global'),
+    api: ctx.service<NodeProtocols['api']>('api'),
+    'peer-store': ctx.service<NodeProtocols['peer-store']>('peer-store'),
+  };
+
+  interface Reader {
+    frames: FrameDecoder;
+    /** Frames waiting while a handshake step is with the main loop. */
+    waiting: Uint8Array[];
+    busy: boolean;
+    cipher: SessionCipher | undefined;
+    peer: string | undefined;
+  }
+  const readers = new Map<string, Reader>();
+
+  const drop = (conn: string, err: unknown): void => {
+    readers.delete(conn);
+    void mainLoop.send({ type: 'drop', conn, code: codeOf(err), reason: messageOf(err) });
+  };
+
+  /** Route one session message; returns the send to await when the target is full. */
+  const route = (conn: string, peer: string, message: SessionMessage): Promise<void> | undefined => {
+    switch (ROUTES[message.type]) {
+      case 'global': {
+        const { command, query } = message as Extract<SessionMessage, { type: 'global' }>;
+        if (query === undefined) return ports.global.send({ type: 'distant', from: peer, command });
+        ports.global.call({ type: 'distant', from: peer, command }).then(
+          (value) => mainLoop.send({ type: 'send', peer, message: { type: 'reply', query, ok: true, value } }),
+          (err: unknown) =>
+            mainLoop.send({ type: 'send', peer, message: { type: 'reply', query, ok: false, code: codeOf(err), error: messageOf(err) } }),
+        );
+        return undefined;
+      }
+      case 'api':
+        return ports.api.send({ type: 'reply', from: peer, reply: message as Extract<SessionMessage, { type: 'reply' }> });
+      case 'peer-store':
+        return ports['peer-store'].send({ type: 'message', from: peer, conn, message });
+      default:
+        drop(conn, Object.assign(new Error(`unknown message type ${JSON.stringify((message as WireMessage).type)}`), { code: 'ERR_WIRE_UNKNOWN_TYPE' }));
+        return undefined;
+    }
+  };
+
+  const pump = async (conn: string, reader: Reader): Promise<void> => {
+    while (!reader.busy && reader.waiting.length > 0 && readers.get(conn) === reader) {
+      const frame = reader.waiting.shift()!;
+      let message: WireMessage;
+      try {
+        message = wire.decode(frame, reader.cipher);
+      } catch (err) {
+        drop(conn, err);
+        return;
+      }
+      if (reader.cipher === undefined) {
+        // A handshake step: the main loop answers, and says when the session opens.
+        reader.busy = true;
+        mainLoop.call({ type: 'handshake', conn, message }).then(
+          (opened) => {
+            reader.busy = false;
+            if (opened !== null) {
+              reader.cipher = new SessionCipher(undefined, opened.receiveKey);
+              reader.peer = opened.peer;
+            }
+            void pump(conn, reader);
+          },
+          (err: unknown) => drop(conn, err),
+        );
+        return;
+      }
+      if (!(message.type in ROUTES)) {
+        drop(conn, Object.assign(new Error(`unknown message type ${JSON.stringify(message.type)}`), { code: 'ERR_WIRE_UNKNOWN_TYPE' }));
+        return;
+      }
+      const sent = route(conn, reader.peer!, message as SessionMessage);
+      if (sent !== undefined && sent !== ACCEPTED) await sent;
+    }
+  };
+
+  return {
+    handlers: {
+      open: ({ conn }) => {
+        readers.set(conn, { frames: new FrameDecoder(wire.maxFrame), waiting: [], busy: false, cipher: undefined, peer: undefined });
+      },
+      bytes: ({ conn, chunk }) => {
+        const reader = readers.get(conn);
+        if (reader === undefined) return undefined;
+        try {
+          for (const frame of reader.frames.push(chunk)) reader.waiting.push(frame);
+        } catch (err) {
+          drop(conn, err);
+          return undefined;
+        }
+        return pump(conn, reader);
+      },
+      close: ({ conn }) => {
+        readers.delete(conn);
+      },
+      connections: () => readers.size,
+    },
+  };
+});

@@ -1,0 +1,30 @@
+import type { PeerRecordFields } from './peer-record.ts';
+
+/**
+ * What travels inside an authenticated session: the command union of the node protocol. Each
+ * message names the service it is for, and the read service routes it there.
+ */
+export type SessionMessage =
+  /** For the application's global service: a command, and the query it answers to, if any. */
+  | { type: 'global'; command: { type: string }; query?: number }
+  /** A reply to a query this node sent. */
+  | { type: 'reply'; query: number; ok: boolean; value?: unknown; code?: string; error?: string }
+  /** Liveness: a ping is answered by a pong with the same number. */
+  | { type: 'alive'; n: number }
+  | { type: 'alive-ack'; n: number }
+  /** Ask for a peer's record by id; answered with `reply` (value: PeerRecordFields or null). */
+  | { type: 'find-peer'; query: number; id: Uint8Array }
+  /** The sender's newer record (its addresses changed). */
+  | { type: 'record'; record: PeerRecordFields };
+
+export type SessionMessageType = SessionMessage['type'];
+
+/** Which local service handles each message type. */
+export const ROUTES: Record<SessionMessageType, 'global' | 'api' | 'peer-store'> = {
+  global: 'global',
+  reply: 'api',
+  alive: 'peer-store',
+  'alive-ack': 'peer-store',
+  'find-peer': 'peer-store',
+  record: 'peer-store',
+};

@@ -1,0 +1,172 @@
+import { ConfigError } from '../runtime/errors.ts';
+import { silentLogger, type Logger } from '../runtime/logger.ts';
+import type { ServiceModule } from '../runtime/service.ts';
+import type { ServiceHandle, ServiceStatus, SpawnerKind } from '../runtime/spawner.ts';
+import { ServiceSystem } from '../runtime/system.ts';
+import type { Transport } from '../net/transport.ts';
+import { NodeIdentity } from './identity.ts';
+import { PeerRecord } from './peer-record.ts';
+import type { ConnectedPeer, KnownPeer, MainLoopStatus, NodeProtocols, QueryRequest, QueryResult } from './protocols.ts';
+
+export type NodeServiceName = keyof NodeProtocols;
+export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global'];
+
+export interface NodeParts {
+  identity: NodeIdentity;
+  transports: Transport[];
+  /** Where each service's module is. */
+  modules: Record<NodeServiceName, ServiceModule>;
+  /** The spawner of each service; the main loop is always same-loop (it owns the sockets). */
+  spawners: Record<NodeServiceName, SpawnerKind>;
+  system: ServiceSystem;
+  listen: string[];
+  bootstrap: string[];
+  globalConfig?: unknown;
+  maxFrame?: number;
+  livenessIntervalMs?: number;
+  livenessTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  log?: Logger;
+}
+
+/**
+ * One mydht node: its services under the spawners its configuration picks, its identity, and
+ * the operations a user calls. Build one with `createNode` (src/assemble.ts).
+ */
+export class MyDhtNode {
+  readonly identity: NodeIdentity;
+  readonly system: ServiceSystem;
+  readonly #parts: NodeParts;
+  #record: PeerRecord;
+  #addresses: string[] = [];
+  #started = false;
+
+  constructor(parts: NodeParts) {
+    if (parts.spawners['main-loop'] !== 'same-loop') {
+      throw new ConfigError('spawners.main-loop must be "same-loop": the main loop owns the sockets, which cannot move to a worker');
+    }
+    this.identity = parts.identity;
+    this.system = parts.system;
+    this.#parts = parts;
+    this.#record = PeerRecord.create(parts.identity, [], 0);
+  }
+
+  get id(): string {
+    return this.identity.idHex;
+  }
+
+  get addresses(): readonly string[] {
+    return this.#addresses;
+  }
+
+  get record(): PeerRecord {
+    return this.#record;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    const parts = this.#parts;
+    const log = parts.log ?? silentLogger;
+    const spec = (name: NodeServiceName, config: unknown) => ({
+      name,
+      module: parts.modules[name],
+      spawner: parts.spawners[name],
+      config,
+    });
+    const wire = parts.maxFrame === undefined ? {} : { maxFrame: parts.maxFrame };
+    await this.system.start([
+      spec('main-loop', {
+        identity: parts.identity,
+        record: () => this.#record,
+        transports: parts.transports,
+        ...(parts.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: parts.handshakeTimeoutMs }),
+        onListening: (addresses: string[]) => {
+          this.#addresses = [...this.#addresses, ...addresses];
+          this.#record = PeerRecord.create(parts.identity, this.#addresses, this.#record.seq + 1);
+        },
+      }),
+      spec('read', wire),
+      spec('write', wire),
+      spec('peer-store', {
+        self: this.id,
+        ...(parts.livenessIntervalMs === undefined ? {} : { livenessIntervalMs: parts.livenessIntervalMs }),
+        ...(parts.livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs: parts.livenessTimeoutMs }),
+      }),
+      spec('api', { self: this.id }),
+      spec('global', parts.globalConfig ?? null),
+    ]);
+    for (const address of parts.listen) await this.#service('main-loop').call({ type: 'listen', address });
+    log.info({ id: this.id, addresses: this.#addresses }, 'node started');
+    await Promise.all(parts.bootstrap.map((address) => this.dial(address).catch((err: unknown) => log.warn({ address, err }, 'bootstrap dial failed'))));
+  }
+
+  async stop(): Promise<void> {
+    await this.system.stop();
+  }
+
+  /** Connect and authenticate; resolves with the peer's id. */
+  dial(address: string, peer?: string): Promise<string> {
+    return this.#service('main-loop').call({ type: 'dial', address, ...(peer === undefined ? {} : { peer }) }, { timeout: 15_000 });
+  }
+
+  /** A command for this node's global service. */
+  local(command: { type: string }): Promise<unknown> {
+    return this.#service('global').call({ type: 'local', command });
+  }
+
+  /** Ask peers (and this node, with `local`), collecting `expect` replies or what arrived by the deadline. */
+  query(options: {
+    peers: string[];
+    command: { type: string };
+    local?: boolean;
+    expect: number;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+  }): Promise<QueryResult> {
+    const tag = `q-${Math.random().toString(36).slice(2)}`;
+    const request: QueryRequest = { type: 'global', command: options.command };
+    const api = this.#service('api');
+    const onAbort = (): void => void api.call({ type: 'cancel', tag }).catch(() => {});
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    return api
+      .call(
+        {
+          type: 'query',
+          peers: options.peers,
+          request,
+          expect: options.expect,
+          tag,
+          ...(options.local === undefined ? {} : { local: options.local }),
+          ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        },
+        { timeout: (options.timeoutMs ?? 10_000) + 5_000 },
+      )
+      .finally(() => options.signal?.removeEventListener('abort', onAbort));
+  }
+
+  /** A peer's record by id (hex), from what this node knows or asked of its peers. */
+  findPeer(id: string, timeoutMs?: number): Promise<PeerRecord | null> {
+    return this.#service('peer-store').call({ type: 'findPeer', id, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  }
+
+  peers(): Promise<ConnectedPeer[]> {
+    return this.#service('main-loop').call({ type: 'peers' });
+  }
+
+  knownPeers(): Promise<KnownPeer[]> {
+    return this.#service('peer-store').call({ type: 'list' });
+  }
+
+  connectionStatus(): Promise<MainLoopStatus> {
+    return this.#service('main-loop').call({ type: 'status' });
+  }
+
+  services(): ServiceStatus[] {
+    return this.system.status();
+  }
+
+  #service<N extends NodeServiceName>(name: N): ServiceHandle<NodeProtocols[N]> {
+    return this.system.get<NodeProtocols[N]>(name);
+  }
+}

@@ -1,0 +1,124 @@
+import type { SessionMessage } from './messages.ts';
+import type { PeerRecord } from './peer-record.ts';
+import type { WireMessage } from './wire.ts';
+
+/** The command unions of the node's services, by service name. */
+export interface NodeProtocols {
+  'main-loop': MainLoopProtocol;
+  read: ReadProtocol;
+  write: WriteProtocol;
+  'peer-store': PeerStoreProtocol;
+  api: ApiProtocol;
+  global: GlobalProtocol;
+}
+
+export interface ConnectedPeer {
+  id: string;
+  conn: string;
+  address: string;
+  direction: 'inbound' | 'outbound';
+}
+
+export interface MainLoopStatus {
+  connections: number;
+  sessions: number;
+  pendingHandshakes: number;
+  /** Handshakes that opened a session, and refusals by code. */
+  handshakes: { ok: number; rejected: Record<string, number> };
+  /** Connections ended for bad input, by code. */
+  dropped: Record<string, number>;
+}
+
+export interface MainLoopProtocol {
+  /** Listen on a multiaddr; returns the addresses actually bound. */
+  listen: { command: { address: string }; reply: string[] };
+  /** Dial, handshake, and return the peer's id (hex) once the session is open. */
+  dial: { command: { address: string; peer?: string }; reply: string };
+  /** From the read service: one handshake message; the reply opens the session, or null to go on. */
+  handshake: { command: { conn: string; message: WireMessage }; reply: { receiveKey: Uint8Array; peer: string } | null };
+  /** From the write service: bytes for a connection. */
+  write: { command: { conn: string; bytes: Uint8Array }; reply: void };
+  /** End a connection for bad input; counted by code. */
+  drop: { command: { conn: string; code: string; reason: string }; reply: void };
+  /** Send a session message to a peer over its open session. */
+  send: { command: { peer: string; message: SessionMessage }; reply: void };
+  /** Close the session with a peer (liveness timed out, banned). */
+  disconnect: { command: { peer: string; reason: string }; reply: void };
+  peers: { command: object; reply: ConnectedPeer[] };
+  status: { command: object; reply: MainLoopStatus };
+}
+
+export interface ReadProtocol {
+  open: { command: { conn: string }; reply: void };
+  bytes: { command: { conn: string; chunk: Uint8Array }; reply: void };
+  close: { command: { conn: string }; reply: void };
+  connections: { command: object; reply: number };
+}
+
+export interface WriteProtocol {
+  open: { command: { conn: string }; reply: void };
+  handshake: { command: { conn: string; message: WireMessage }; reply: void };
+  session: { command: { conn: string; sendKey: Uint8Array }; reply: void };
+  send: { command: { conn: string; message: WireMessage }; reply: void };
+  close: { command: { conn: string }; reply: void };
+  connections: { command: object; reply: number };
+}
+
+export interface KnownPeer {
+  id: string;
+  addresses: readonly string[];
+  connected: boolean;
+  /** ms since the epoch; 0 if never. */
+  lastSeen: number;
+  offline: boolean;
+}
+
+export interface PeerStoreProtocol {
+  connected: { command: { record: PeerRecord; conn: string }; reply: void };
+  disconnected: { command: { peer: string }; reply: void };
+  message: { command: { from: string; conn: string; message: SessionMessage }; reply: void };
+  /** A peer's record, from what this node knows, or asked of its connected peers. */
+  findPeer: { command: { id: string; timeoutMs?: number }; reply: PeerRecord | null };
+  ban: { command: { peer: string; ms: number }; reply: void };
+  isBanned: { command: { peer: string }; reply: boolean };
+  list: { command: object; reply: KnownPeer[] };
+}
+
+export interface QueryResult {
+  results: { from: string; ok: boolean; value?: unknown; code?: string; error?: string }[];
+  /** Whether `expect` results arrived before the deadline. */
+  complete: boolean;
+}
+
+/** What a query asks each peer. */
+export type QueryRequest = { type: 'global'; command: { type: string } } | { type: 'find-peer'; id: Uint8Array };
+
+export interface ApiProtocol {
+  /**
+   * Ask each of `peers` (and, for a global command with `local`, this node's own global service),
+   * and collect replies until `expect` have arrived or the deadline passes: MyDHT's "expect N".
+   */
+  query: {
+    command: {
+      peers: string[];
+      request: QueryRequest;
+      local?: boolean;
+      expect: number;
+      timeoutMs?: number;
+      /** A name of the caller's choosing, to cancel the query by. */
+      tag?: string;
+    };
+    reply: QueryResult;
+  };
+  /** Cancel the queries with this tag: each resolves at once with what it has. */
+  cancel: { command: { tag: string }; reply: number };
+  /** From the read service: a reply to one of our queries. */
+  reply: { command: { from: string; reply: Extract<SessionMessage, { type: 'reply' }> }; reply: void };
+  pending: { command: object; reply: number };
+}
+
+/** The application's global service: a command from this node, or from a peer. */
+export interface GlobalProtocol {
+  local: { command: { command: { type: string } }; reply: unknown };
+  distant: { command: { from: string; command: { type: string } }; reply: unknown };
+}
