@@ -50,12 +50,14 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
   const read = ctx.service<NodeProtocols['read']>('read');
   const write = ctx.service<NodeProtocols['write']>('write');
   const peerStore = ctx.service<NodeProtocols['peer-store']>('peer-store');
+  const handshakeTimeout = config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  // A nonce stays answerable exactly as long as its connection may take to finish the handshake.
   const handshaker = new Handshaker({
     identity: config.identity,
     record: config.record,
+    cache: { ttlMs: handshakeTimeout },
     ...(config.pinnedKey === undefined ? {} : { pinnedKey: config.pinnedKey }),
   });
-  const handshakeTimeout = config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   const conns = new Map<string, Conn>();
   const sessions = new Map<string, string>(); // peer id -> conn id
   const listeners: Listener[] = [];
