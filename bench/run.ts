@@ -11,6 +11,7 @@ import { meetsTarget, ratioOf, type Figure, type Suite } from './figure.ts';
 /** Suite name -> its module, whose default export is the Suite. Loaded only when asked for. */
 const SUITES: Record<string, () => Promise<{ default: Suite }>> = {
   runtime: () => import('./runtime.ts'),
+  node: () => import('./node.ts'),
 };
 
 /** Decimals kept per unit: whole messages per second, hundredths of a microsecond, tenths of a millisecond. */

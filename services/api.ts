@@ -21,7 +21,7 @@ const DEFAULT_MAX_PENDING = 10_000;
  * matched by id; a reply to a query that finished or never was is dropped.
  */
 export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
-  const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
+  const write = ctx.service<NodeProtocols['write']>('write');
   const global = ctx.service<NodeProtocols['global']>('global');
   const defaultTimeout = ctx.config.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   const maxPending = ctx.config.maxPending ?? DEFAULT_MAX_PENDING;
@@ -70,7 +70,7 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
           if (expect <= 0) entry.finish();
           const message = { ...request, query: id } as SessionMessage;
           for (const peer of peers) {
-            mainLoop.send({ type: 'send', peer, message }).catch((err: unknown) =>
+            write.send({ type: 'send', peer, message }).catch((err: unknown) =>
               add(id, { from: peer, ok: false, code: codeOf(err), error: messageOf(err) }),
             );
           }

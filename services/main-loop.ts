@@ -4,6 +4,7 @@ import type { PeerRecord } from '../src/node/peer-record.ts';
 import type { ConnectedPeer, MainLoopStatus, NodeProtocols } from '../src/node/protocols.ts';
 import type { Connection, Listener, Transport } from '../src/net/transport.ts';
 import { codeOf, ConfigError, MyDhtError } from '../src/runtime/errors.ts';
+import { detached } from '../src/runtime/mailbox.ts';
 import { defineService } from '../src/runtime/service.ts';
 
 /**
@@ -26,11 +27,6 @@ export interface MainLoopConfig {
 /** libp2p's upgrade timeout is 10-15 s; a handshake is one round trip and a half. */
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-export class NoRouteError extends MyDhtError {
-  constructor(peer: string) {
-    super('ERR_NO_ROUTE', `no open session with peer ${peer}`);
-  }
-}
 
 interface Conn {
   connection: Connection;
@@ -71,13 +67,13 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     return transport;
   };
 
-  const adopt = (connection: Connection, dialed?: Conn['dialed']): Conn => {
+  const adopt = (connection: Connection, dialed?: Conn['dialed'], expected?: string): Conn => {
     const conn: Conn = { connection, peer: undefined, timer: undefined, dialed };
     conns.set(connection.id, conn);
     conn.timer = setTimeout(() => close(connection.id, 'ERR_HANDSHAKE_TIMEOUT', 'handshake did not finish in time'), handshakeTimeout);
-    void read.send({ type: 'open', conn: connection.id });
-    void write.send({ type: 'open', conn: connection.id });
-    connection.onData = (chunk) => void read.send({ type: 'bytes', conn: connection.id, chunk });
+    detached(read.send({ type: 'open', conn: connection.id }));
+    detached(write.send({ type: 'open', conn: connection.id, ...(expected === undefined ? {} : { peer: expected }) }));
+    connection.onData = (chunk) => detached(read.send({ type: 'bytes', conn: connection.id, chunk }));
     connection.onClose = () => forget(connection.id);
     return conn;
   };
@@ -87,12 +83,12 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     if (conn === undefined) return;
     conns.delete(id);
     if (conn.timer !== undefined) clearTimeout(conn.timer);
-    void read.send({ type: 'close', conn: id });
-    void write.send({ type: 'close', conn: id });
+    detached(read.send({ type: 'close', conn: id }));
+    detached(write.send({ type: 'close', conn: id }));
     conn.dialed?.reject(new MyDhtError('ERR_CONNECTION_CLOSED', `connection to ${conn.connection.remoteAddress} closed before its session opened`));
     if (conn.peer !== undefined && sessions.get(conn.peer) === id) {
       sessions.delete(conn.peer);
-      void peerStore.send({ type: 'disconnected', peer: conn.peer });
+      detached(peerStore.send({ type: 'disconnected', peer: conn.peer }));
     }
   };
 
@@ -114,7 +110,6 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     conn.timer = undefined;
     conn.peer = peer;
     status.handshakes.ok++;
-    void write.send({ type: 'session', conn: id, sendKey: session.sendKey });
     const existing = sessions.get(peer);
     if (existing !== undefined && existing !== id && conns.has(existing)) {
       // Two connections between the same peers: keep the one dialed by the lower id. Both ends
@@ -122,6 +117,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
       const selfLower = config.identity.idHex < peer;
       const keepNew = conn.connection.direction === 'outbound' ? selfLower : !selfLower;
       if (!keepNew) {
+        detached(write.send({ type: 'session', conn: id, peer, sendKey: session.sendKey, primary: false }));
         conn.dialed?.resolve(peer);
         conn.dialed = undefined;
         setImmediate(() => close(id, 'ERR_DUPLICATE_SESSION', 'a session with this peer already exists'));
@@ -130,7 +126,9 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
       setImmediate(() => close(existing, 'ERR_DUPLICATE_SESSION', 'replaced by a newer session with this peer'));
     }
     sessions.set(peer, id);
-    void peerStore.send({ type: 'connected', record: session.peer, conn: id });
+    // Before the dial resolves: whoever dialed may send to the peer at once.
+    detached(write.send({ type: 'session', conn: id, peer, sendKey: session.sendKey, primary: true }));
+    detached(peerStore.send({ type: 'connected', record: session.peer, conn: id }));
     conn.dialed?.resolve(peer);
     conn.dialed = undefined;
     return { receiveKey: session.receiveKey, peer };
@@ -152,10 +150,10 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
           transportFor(address)
             .dial(address)
             .then((connection) => {
-              const conn = adopt(connection, { resolve, reject });
+              const conn = adopt(connection, { resolve, reject }, peer);
               try {
                 const ping = handshaker.initiate(address, connection.id, peer);
-                void write.send({ type: 'handshake', conn: connection.id, message: ping });
+                detached(write.send({ type: 'handshake', conn: connection.id, message: ping }));
               } catch (err) {
                 close(connection.id, codeOf(err), (err as Error).message);
               }
@@ -170,12 +168,12 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
             case 'ping': {
               if (conn.connection.direction !== 'inbound') throw new AuthError('ERR_AUTH_MALFORMED', 'PING on a connection this node dialed');
               const pong = handshaker.respond(message, conn.connection.remoteAddress, id);
-              void write.send({ type: 'handshake', conn: id, message: pong });
+              detached(write.send({ type: 'handshake', conn: id, message: pong }));
               return null;
             }
             case 'pong': {
               const { reply, session } = handshaker.confirm(message, id);
-              void write.send({ type: 'handshake', conn: id, message: reply });
+              detached(write.send({ type: 'handshake', conn: id, message: reply }));
               return open(id, session);
             }
             case 'pong-back':
@@ -198,11 +196,6 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
         if (!conns.has(conn)) return;
         count(status.dropped, code);
         close(conn, code, reason);
-      },
-      send: ({ peer, message }) => {
-        const conn = sessions.get(peer);
-        if (conn === undefined) throw new NoRouteError(peer);
-        return write.send({ type: 'send', conn, message });
       },
       disconnect: ({ peer, reason }) => {
         const conn = sessions.get(peer);

@@ -1,3 +1,4 @@
+import { detached } from '../src/runtime/mailbox.ts';
 import { defineService } from '../src/runtime/service.ts';
 import { toHex } from '../src/node/identity.ts';
 import { PeerRecord } from '../src/node/peer-record.ts';
@@ -36,6 +37,7 @@ interface Known {
 export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx) => {
   const options = { ...DEFAULTS, ...ctx.config };
   const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
+  const write = ctx.service<NodeProtocols['write']>('write');
   const api = ctx.service<NodeProtocols['api']>('api');
   const peers = new Map<string, Known>();
   const bans = new Map<string, number>();
@@ -76,11 +78,11 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         known.connected = false;
         known.offline = true;
         ctx.log.info({ peer: id }, 'peer offline: no answer within the liveness timeout');
-        void mainLoop.send({ type: 'disconnect', peer: id, reason: 'liveness timeout' });
+        detached(mainLoop.send({ type: 'disconnect', peer: id, reason: 'liveness timeout' }));
         continue;
       }
       connected++;
-      mainLoop.send({ type: 'send', peer: id, message: { type: 'alive', n: nextPing++ } }).catch(() => {});
+      write.send({ type: 'send', peer: id, message: { type: 'alive', n: nextPing++ } }).catch(() => {});
     }
     // Keep the pool near its target from the known peers not tried recently.
     for (const [id, known] of peers) {
@@ -103,7 +105,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         known.connected = true;
         known.offline = false;
         known.lastSeen = Date.now();
-        if (banned(record.idHex)) void mainLoop.send({ type: 'disconnect', peer: record.idHex, reason: 'banned' });
+        if (banned(record.idHex)) detached(mainLoop.send({ type: 'disconnect', peer: record.idHex, reason: 'banned' }));
       },
       disconnected: ({ peer }) => {
         const known = peers.get(peer);
@@ -116,11 +118,11 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         if (known !== undefined) known.lastSeen = Date.now();
         switch (message.type) {
           case 'alive':
-            return mainLoop.send({ type: 'send', peer: from, message: { type: 'alive-ack', n: message.n } });
+            return write.send({ type: 'send', peer: from, message: { type: 'alive-ack', n: message.n } });
           case 'find-peer': {
             const found = peers.get(toHex(message.id));
             const value = found === undefined ? null : found.record.toFields();
-            return mainLoop.send({ type: 'send', peer: from, message: { type: 'reply', query: message.query, ok: true, value } });
+            return write.send({ type: 'send', peer: from, message: { type: 'reply', query: message.query, ok: true, value } });
           }
           case 'record': {
             try {

@@ -1,6 +1,6 @@
 import { codeOf, messageOf } from '../src/runtime/errors.ts';
 import { FrameDecoder } from '../src/runtime/frames.ts';
-import { ACCEPTED } from '../src/runtime/mailbox.ts';
+import { ACCEPTED, detached } from '../src/runtime/mailbox.ts';
 import { defineService } from '../src/runtime/service.ts';
 import { ROUTES, type SessionMessage } from '../src/node/messages.ts';
 import type { NodeProtocols } from '../src/node/protocols.ts';
@@ -20,6 +20,7 @@ export interface ReadConfig {
 export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => {
   const wire = new Wire(ctx.config?.maxFrame ?? DEFAULT_MAX_FRAME);
   const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
+  const write = ctx.service<NodeProtocols['write']>('write');
   const ports = {
     global: ctx.service<NodeProtocols['global']>('global'),
     api: ctx.service<NodeProtocols['api']>('api'),
@@ -38,7 +39,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
 
   const drop = (conn: string, err: unknown): void => {
     readers.delete(conn);
-    void mainLoop.send({ type: 'drop', conn, code: codeOf(err), reason: messageOf(err) });
+    detached(mainLoop.send({ type: 'drop', conn, code: codeOf(err), reason: messageOf(err) }));
   };
 
   /** Route one session message; returns the send to await when the target is full. */
@@ -48,9 +49,11 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
         const { command, query } = message as Extract<SessionMessage, { type: 'global' }>;
         if (query === undefined) return ports.global.send({ type: 'distant', from: peer, command });
         ports.global.call({ type: 'distant', from: peer, command }).then(
-          (value) => mainLoop.send({ type: 'send', peer, message: { type: 'reply', query, ok: true, value } }),
+          (value) => detached(write.send({ type: 'send', peer, message: { type: 'reply', query, ok: true, value } })),
           (err: unknown) =>
-            mainLoop.send({ type: 'send', peer, message: { type: 'reply', query, ok: false, code: codeOf(err), error: messageOf(err) } }),
+            detached(
+              write.send({ type: 'send', peer, message: { type: 'reply', query, ok: false, code: codeOf(err), error: messageOf(err) } }),
+            ),
         );
         return undefined;
       }

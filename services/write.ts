@@ -1,8 +1,10 @@
-import { messageOf } from '../src/runtime/errors.ts';
+import { detached } from '../src/runtime/mailbox.ts';
+import { MyDhtError } from '../src/runtime/errors.ts';
 import { defineService } from '../src/runtime/service.ts';
+import type { SessionMessage } from '../src/node/messages.ts';
 import type { NodeProtocols } from '../src/node/protocols.ts';
 import { SessionCipher } from '../src/node/session-cipher.ts';
-import { DEFAULT_MAX_FRAME, Wire } from '../src/node/wire.ts';
+import { DEFAULT_MAX_FRAME, Wire, type WireMessage } from '../src/node/wire.ts';
 
 export interface WriteConfig {
   maxFrame?: number;
@@ -13,61 +15,77 @@ export interface WriteConfig {
 /** Messages a connection may hold before its session opens: a handshake takes one round trip. */
 const DEFAULT_MAX_BUFFERED = 256;
 
+interface Writer {
+  peer: string | undefined;
+  cipher: SessionCipher | undefined;
+  /** Messages to the peer this connection was dialed for, held until its session opens. */
+  buffered: WireMessage[];
+}
+
 /**
- * Writes every connection's frames (one pooled service, with per-connection state): handshake
- * messages go out in the clear at once; session messages wait until the session key arrives,
- * then are sealed and framed. The bytes go to the main loop, which owns the sockets; the
- * transport coalesces a burst of them into one system write.
+ * Writes every connection's frames (one pooled service, with per-connection state). Handshake
+ * messages go out in the clear at once. Session messages are addressed to a peer: sealed with
+ * the key of that peer's session and framed; while a connection dialed to reach the peer is
+ * still authenticating, they wait for it. The bytes go to the main loop, which owns the sockets;
+ * the transport coalesces a burst of them into one system write.
  */
 export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) => {
   const wire = new Wire(ctx.config?.maxFrame ?? DEFAULT_MAX_FRAME);
   const maxBuffered = ctx.config?.maxBuffered ?? DEFAULT_MAX_BUFFERED;
   const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
-  const writers = new Map<string, { cipher: SessionCipher | undefined; buffered: { type: string }[] }>();
+  const writers = new Map<string, Writer>();
+  /** The connection each peer's messages go on: its primary session, or a dial in progress. */
+  const routes = new Map<string, string>();
 
   const out = (conn: string, bytes: Uint8Array): Promise<void> => mainLoop.send({ type: 'write', conn, bytes });
 
   return {
     handlers: {
-      open: ({ conn }) => {
-        writers.set(conn, { cipher: undefined, buffered: [] });
+      open: ({ conn, peer }) => {
+        writers.set(conn, { peer, cipher: undefined, buffered: [] });
+        if (peer !== undefined && !routes.has(peer)) routes.set(peer, conn);
       },
       handshake: ({ conn, message }) => {
         if (!writers.has(conn)) return undefined;
         return out(conn, wire.encode(message));
       },
-      session: ({ conn, sendKey }) => {
+      session: ({ conn, peer, sendKey, primary }) => {
         const writer = writers.get(conn);
         if (writer === undefined) return undefined;
+        writer.peer = peer;
         writer.cipher = new SessionCipher(sendKey, undefined);
-        const buffered = writer.buffered;
-        writer.buffered = [];
-        for (const message of buffered) void out(conn, wire.encode(message, writer.cipher));
+        if (primary) {
+          // Messages held on another connection to the same peer move to this one.
+          const previous = routes.get(peer);
+          const held = previous !== undefined && previous !== conn ? (writers.get(previous)?.buffered.splice(0) ?? []) : [];
+          routes.set(peer, conn);
+          writer.buffered.push(...held);
+        }
+        const buffered = writer.buffered.splice(0);
+        for (const message of buffered) detached(out(conn, wire.encode(message, writer.cipher)));
         return undefined;
       },
-      send: ({ conn, message }) => {
-        const writer = writers.get(conn);
-        if (writer === undefined) {
-          throw Object.assign(new Error(`no connection ${conn}`), { code: 'ERR_NO_CONNECTION' });
-        }
+      send: ({ peer, message }) => {
+        const conn = routes.get(peer);
+        const writer = conn === undefined ? undefined : writers.get(conn);
+        if (conn === undefined || writer === undefined) throw new MyDhtError('ERR_NO_ROUTE', `no session with peer ${peer}`);
         if (writer.cipher === undefined) {
           if (writer.buffered.length >= maxBuffered) {
             writer.buffered.shift();
-            ctx.log.warn({ conn }, 'dropped the oldest message waiting for a session');
+            ctx.log.warn({ conn, peer }, 'dropped the oldest message waiting for a session');
           }
-          writer.buffered.push(message);
+          writer.buffered.push(message as SessionMessage);
           return undefined;
         }
-        let frame: Uint8Array;
-        try {
-          frame = wire.encode(message, writer.cipher);
-        } catch (err) {
-          throw Object.assign(new Error(`cannot send: ${messageOf(err)}`), { code: 'ERR_ENCODE' });
-        }
-        return out(conn, frame);
+        return out(conn, wire.encode(message, writer.cipher));
       },
       close: ({ conn }) => {
+        const writer = writers.get(conn);
         writers.delete(conn);
+        if (writer?.peer !== undefined && routes.get(writer.peer) === conn) {
+          routes.delete(writer.peer);
+          if (writer.buffered.length > 0) ctx.log.debug({ conn, dropped: writer.buffered.length }, 'connection closed before its session opened');
+        }
       },
       connections: () => writers.size,
     },

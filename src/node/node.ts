@@ -101,7 +101,12 @@ export class MyDhtNode {
     await Promise.all(parts.bootstrap.map((address) => this.dial(address).catch((err: unknown) => log.warn({ address, err }, 'bootstrap dial failed'))));
   }
 
+  /**
+   * Stop the main loop first (no more connections, sessions closed), then the services behind
+   * it, so nothing is still sending to a service that has stopped.
+   */
   async stop(): Promise<void> {
+    if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
     await this.system.stop();
   }
 

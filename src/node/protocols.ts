@@ -40,8 +40,6 @@ export interface MainLoopProtocol {
   write: { command: { conn: string; bytes: Uint8Array }; reply: void };
   /** End a connection for bad input; counted by code. */
   drop: { command: { conn: string; code: string; reason: string }; reply: void };
-  /** Send a session message to a peer over its open session. */
-  send: { command: { peer: string; message: SessionMessage }; reply: void };
   /** Close the session with a peer (liveness timed out, banned). */
   disconnect: { command: { peer: string; reason: string }; reply: void };
   peers: { command: object; reply: ConnectedPeer[] };
@@ -55,11 +53,19 @@ export interface ReadProtocol {
   connections: { command: object; reply: number };
 }
 
+/**
+ * Session messages are sent to a peer through the write service, which knows each peer's
+ * session: the main loop tells it. Nothing sent to a peer passes through the main loop, which
+ * only receives bytes and control, so the two never wait on each other.
+ */
 export interface WriteProtocol {
-  open: { command: { conn: string }; reply: void };
+  /** A new connection; `peer` when it was dialed to reach a known peer (messages to it wait for the session). */
+  open: { command: { conn: string; peer?: string }; reply: void };
   handshake: { command: { conn: string; message: WireMessage }; reply: void };
-  session: { command: { conn: string; sendKey: Uint8Array }; reply: void };
-  send: { command: { conn: string; message: WireMessage }; reply: void };
+  /** The session on `conn` is open; `primary` marks the one session kept with `peer`. */
+  session: { command: { conn: string; peer: string; sendKey: Uint8Array; primary: boolean }; reply: void };
+  /** Seal and send a message to a peer over its session; ERR_NO_ROUTE without one. */
+  send: { command: { peer: string; message: SessionMessage }; reply: void };
   close: { command: { conn: string }; reply: void };
   connections: { command: object; reply: number };
 }

@@ -282,3 +282,11 @@ export class Mailbox implements Runnable {
 function coded(err: unknown): unknown {
   return typeof (err as { code?: unknown } | null)?.code === 'string' ? err : new HandlerError(messageOf(err), { cause: err });
 }
+
+/**
+ * Fire and forget a send: the sender does not wait for room and does not care if the target has
+ * stopped. A plain `void port.send(...)` would leave a refusal unhandled, which ends the process.
+ */
+export function detached(sent: Promise<unknown>): void {
+  if (sent !== ACCEPTED) sent.then(undefined, () => {});
+}

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createNode } from '../../src/assemble.ts';
 import type { MyDhtNode, NodeServiceName } from '../../src/node/node.ts';
+import type { NodeProtocols } from '../../src/node/protocols.ts';
+import { ACCEPTED } from '../../src/runtime/mailbox.ts';
 import { serviceModule } from '../../src/runtime/service.ts';
 import type { SpawnerKind } from '../../src/runtime/spawner.ts';
 import { MemoryNetwork } from '../../transports/memory.ts';
@@ -78,6 +80,17 @@ for (const transport of ['memory', 'tcp'] as const) {
         assert.equal(fromA?.idHex, b.id);
         assert.equal(fromB?.idHex, a.id);
         assert.deepEqual(fromA?.addresses, b.addresses);
+      });
+
+      it('a burst of 5,000 session messages gets through (no wait cycle between main loop and write)', async () => {
+        const write = a.system.get<NodeProtocols['write']>('write');
+        for (let i = 0; i < 5_000; i++) {
+          const sent = write.send({ type: 'send', peer: b.id, message: { type: 'global', command: { type: 'touch' } } });
+          if (sent !== ACCEPTED) await sent;
+        }
+        // FIFO all the way: this query is answered after B handled every message before it.
+        const { results } = await a.query({ peers: [b.id], command: { type: 'touch' }, expect: 1, timeoutMs: 20_000 });
+        assert.match(String(results[0]?.value), /\(5002\)$/);
       });
 
       it('services run under the configured spawners', () => {
