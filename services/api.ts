@@ -70,7 +70,8 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
           if (expect <= 0) entry.finish();
           const message = { ...request, query: id } as SessionMessage;
           for (const peer of peers) {
-            write.send({ type: 'send', peer, message }).catch((err: unknown) =>
+            // A call, not a send: a query must learn at once that a peer cannot be reached.
+            write.call({ type: 'send', peer, message }).catch((err: unknown) =>
               add(id, { from: peer, ok: false, code: codeOf(err), error: messageOf(err) }),
             );
           }

@@ -154,7 +154,11 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
           if (!result.ok || result.value === null || result.value === undefined) continue;
           try {
             const record = PeerRecord.verify(result.value);
-            if (record.idHex === id) return remember(record).record;
+            if (record.idHex === id) {
+              // The peer that knew it can relay to it while there is no direct session.
+              detached(write.send({ type: 'route', peer: id, via: result.from }));
+              return remember(record).record;
+            }
           } catch {
             // A peer answered with a bad record: ignore that answer.
           }

@@ -61,10 +61,38 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
         return ports.api.send({ type: 'reply', from: peer, reply: message as Extract<SessionMessage, { type: 'reply' }> });
       case 'peer-store':
         return ports['peer-store'].send({ type: 'message', from: peer, conn, message });
+      case 'proxy':
+        return proxy(conn, peer, message as Extract<SessionMessage, { type: 'relay' | 'relayed' }>);
       default:
         drop(conn, Object.assign(new Error(`unknown message type ${JSON.stringify((message as WireMessage).type)}`), { code: 'ERR_WIRE_UNKNOWN_TYPE' }));
         return undefined;
     }
+  };
+
+  /** Proxying, one hop: pass a `relay` on; deliver a `relayed` as from its named sender. */
+  const proxy = (
+    conn: string,
+    peer: string,
+    message: Extract<SessionMessage, { type: 'relay' | 'relayed' }>,
+  ): Promise<void> | undefined => {
+    const inner = message.message;
+    if (typeof inner !== 'object' || inner === null || !(inner.type in ROUTES) || inner.type === 'relay' || inner.type === 'relayed') {
+      drop(conn, Object.assign(new Error('a relayed message must hold one plain session message'), { code: 'ERR_WIRE_MALFORMED' }));
+      return undefined;
+    }
+    if (message.type === 'relay') {
+      const forward = write.call({ type: 'send', peer: message.to, message: { type: 'relayed', from: peer, message: inner } });
+      forward.then(undefined, (err: unknown) => {
+        // Tell the asker when its query cannot go on, rather than let it wait for its deadline.
+        if ('query' in inner && typeof inner.query === 'number' && inner.type !== 'reply') {
+          detached(write.send({ type: 'send', peer, message: { type: 'reply', query: inner.query, ok: false, code: codeOf(err), error: messageOf(err) } }));
+        }
+      });
+      return undefined;
+    }
+    // Answers to `from` go back the way this came, unless a direct session exists.
+    detached(write.send({ type: 'route', peer: message.from, via: peer }));
+    return route(conn, message.from, inner);
   };
 
   const pump = async (conn: string, reader: Reader): Promise<void> => {

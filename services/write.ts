@@ -36,6 +36,10 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
   const writers = new Map<string, Writer>();
   /** The connection each peer's messages go on: its primary session, or a dial in progress. */
   const routes = new Map<string, string>();
+  /** Peers reachable only through another peer's session, and that peer: proxying, one hop. */
+  const proxies = new Map<string, string>();
+  /** Proxy routes kept at most; the oldest goes first. */
+  const MAX_PROXIES = 10_000;
 
   const out = (conn: string, bytes: Uint8Array): Promise<void> => mainLoop.send({ type: 'write', conn, bytes });
 
@@ -66,9 +70,19 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
         return undefined;
       },
       send: ({ peer, message }) => {
-        const conn = routes.get(peer);
-        const writer = conn === undefined ? undefined : writers.get(conn);
-        if (conn === undefined || writer === undefined) throw new MyDhtError('ERR_NO_ROUTE', `no session with peer ${peer}`);
+        let conn = routes.get(peer);
+        if (conn === undefined) {
+          // No session with the peer: go through the one known to relay to it, if any.
+          const via = proxies.get(peer);
+          const viaConn = via === undefined ? undefined : routes.get(via);
+          if (via === undefined || viaConn === undefined || message.type === 'relay' || message.type === 'relayed') {
+            throw new MyDhtError('ERR_NO_ROUTE', `no session with peer ${peer}, and no peer known to relay to it`);
+          }
+          conn = viaConn;
+          message = { type: 'relay', to: peer, message };
+        }
+        const writer = writers.get(conn);
+        if (writer === undefined) throw new MyDhtError('ERR_NO_ROUTE', `no session with peer ${peer}`);
         if (writer.cipher === undefined) {
           if (writer.buffered.length >= maxBuffered) {
             writer.buffered.shift();
@@ -78,6 +92,12 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
           return undefined;
         }
         return out(conn, wire.encode(message, writer.cipher));
+      },
+      route: ({ peer, via }) => {
+        if (peer === via) return;
+        proxies.delete(peer);
+        if (proxies.size >= MAX_PROXIES) proxies.delete(proxies.keys().next().value!);
+        proxies.set(peer, via);
       },
       close: ({ conn }) => {
         const writer = writers.get(conn);

@@ -15,16 +15,25 @@ export type SessionMessage =
   /** Ask for a peer's record by id; answered with `reply` (value: PeerRecordFields or null). */
   | { type: 'find-peer'; query: number; id: Uint8Array }
   /** The sender's newer record (its addresses changed). */
-  | { type: 'record'; record: PeerRecordFields };
+  | { type: 'record'; record: PeerRecordFields }
+  /**
+   * Proxying, one hop: "pass this to `to`", sent to a peer that has a session with `to`, which
+   * delivers it as `relayed`, naming the sender. The relay vouches for `from`; the final peer
+   * cannot check it end to end (what must be, like DHT records, is signed by its author).
+   */
+  | { type: 'relay'; to: string; message: SessionMessage }
+  | { type: 'relayed'; from: string; message: SessionMessage };
 
 export type SessionMessageType = SessionMessage['type'];
 
 /** Which local service handles each message type. */
-export const ROUTES: Record<SessionMessageType, 'global' | 'api' | 'peer-store'> = {
+export const ROUTES: Record<SessionMessageType, 'global' | 'api' | 'peer-store' | 'proxy'> = {
   global: 'global',
   reply: 'api',
   alive: 'peer-store',
   'alive-ack': 'peer-store',
   'find-peer': 'peer-store',
   record: 'peer-store',
+  relay: 'proxy',
+  relayed: 'proxy',
 };

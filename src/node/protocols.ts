@@ -64,8 +64,13 @@ export interface WriteProtocol {
   handshake: { command: { conn: string; message: WireMessage }; reply: void };
   /** The session on `conn` is open; `primary` marks the one session kept with `peer`. */
   session: { command: { conn: string; peer: string; sendKey: Uint8Array; primary: boolean }; reply: void };
-  /** Seal and send a message to a peer over its session; ERR_NO_ROUTE without one. */
+  /**
+   * Seal and send a message to a peer over its session; without one, through the peer known to
+   * relay to it (proxying); ERR_NO_ROUTE when neither exists.
+   */
   send: { command: { peer: string; message: SessionMessage }; reply: void };
+  /** `via` (a peer with a session) can relay to `peer`: used when there is no direct session. */
+  route: { command: { peer: string; via: string }; reply: void };
   close: { command: { conn: string }; reply: void };
   connections: { command: object; reply: number };
 }
