@@ -57,6 +57,10 @@ export interface NodeConfig {
   livenessIntervalMs?: number;
   livenessTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /** Pinned keys, peer id (hex) to raw Ed25519 public key: such a peer answering with another key is refused. */
+  pinned?: Record<string, Uint8Array>;
+  /** Connected peers the peer store keeps, dialing known ones below it (default 8). */
+  targetPeers?: number;
   log?: Logger;
 }
 
@@ -81,6 +85,8 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     ...(config.livenessIntervalMs === undefined ? {} : { livenessIntervalMs: config.livenessIntervalMs }),
     ...(config.livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs: config.livenessTimeoutMs }),
     ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
+    ...(config.pinned === undefined ? {} : { pinned: config.pinned }),
+    ...(config.targetPeers === undefined ? {} : { targetPeers: config.targetPeers }),
     ...(config.log === undefined ? {} : { log: config.log }),
   });
 }

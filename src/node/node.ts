@@ -26,6 +26,8 @@ export interface NodeParts {
   livenessIntervalMs?: number;
   livenessTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  pinned?: Record<string, Uint8Array>;
+  targetPeers?: number;
   log?: Logger;
 }
 
@@ -81,6 +83,7 @@ export class MyDhtNode {
         record: () => this.#record,
         transports: parts.transports,
         ...(parts.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: parts.handshakeTimeoutMs }),
+        ...(parts.pinned === undefined ? {} : { pinnedKey: (peer: string) => parts.pinned![peer] }),
         onListening: (addresses: string[]) => {
           this.#addresses = [...this.#addresses, ...addresses];
           this.#record = PeerRecord.create(parts.identity, this.#addresses, this.#record.seq + 1);
@@ -92,6 +95,7 @@ export class MyDhtNode {
         self: this.id,
         ...(parts.livenessIntervalMs === undefined ? {} : { livenessIntervalMs: parts.livenessIntervalMs }),
         ...(parts.livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs: parts.livenessTimeoutMs }),
+        ...(parts.targetPeers === undefined ? {} : { targetPeers: parts.targetPeers }),
       }),
       spec('api', { self: this.id }),
       spec('global', parts.globalConfig ?? null),
@@ -148,6 +152,11 @@ export class MyDhtNode {
         { timeout: (options.timeoutMs ?? 10_000) + 5_000 },
       )
       .finally(() => options.signal?.removeEventListener('abort', onAbort));
+  }
+
+  /** Ban a peer for `ms`: its session is closed, and closed again if it comes back before then. */
+  ban(peer: string, ms: number): Promise<void> {
+    return this.#service('peer-store').call({ type: 'ban', peer, ms });
   }
 
   /** A peer's record by id (hex), from what this node knows or asked of its peers. */
