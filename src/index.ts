@@ -1,8 +1,13 @@
 /**
- * The public API of mydht. The DHT node (createNode, createTestnet) arrives with the node and
- * DHT layers; what is here is the service runtime they are built on.
+ * The public API of mydht: the node (createNode) and the service runtime it is built on. The DHT
+ * operations and createTestnet arrive with the DHT layer.
  */
-export { createServiceSystem, defaultSpawners } from './assemble.ts';
+export { createNode, createServiceSystem, defaultSpawners, type NodeConfig } from './assemble.ts';
+export { MyDhtNode, NODE_SERVICES, type NodeServiceName } from './node/node.ts';
+export { NodeIdentity, peerIdOf } from './node/identity.ts';
+export { PeerRecord } from './node/peer-record.ts';
+export type { GlobalProtocol, QueryResult, ConnectedPeer, KnownPeer } from './node/protocols.ts';
+export type { Connection, Listener, Transport } from './net/transport.ts';
 export { Codec, DEFAULT_CODEC_LIMITS, type CodecLimits } from './runtime/codec.ts';
 export * from './runtime/errors.ts';
 export { silentLogger, type Logger, type LogLevel } from './runtime/logger.ts';
