@@ -8,8 +8,7 @@ import { WorkerThreadSpawner } from '../spawners/worker-thread/index.ts';
 import { TcpTransport } from '../transports/tcp.ts';
 import type { Transport } from './net/transport.ts';
 import { NodeIdentity } from './node/identity.ts';
-import { MyDhtNode, NODE_SERVICES, type NodeServiceName } from './node/node.ts';
-import type { Logger } from './runtime/logger.ts';
+import { MyDhtNode, NODE_SERVICES, type NodeServiceName, type NodeTuning } from './node/node.ts';
 import { serviceModule, type ServiceModule } from './runtime/service.ts';
 import type { Spawner, SpawnerKind } from './runtime/spawner.ts';
 import { ServiceSystem, type SystemOptions } from './runtime/system.ts';
@@ -38,7 +37,7 @@ const BUILTIN_SERVICES: Record<Exclude<NodeServiceName, 'global'>, ServiceModule
   api: serviceModule(import.meta.url, `../services/api${EXT}`),
 };
 
-export interface NodeConfig {
+export interface NodeConfig extends NodeTuning {
   /** Where the node key lives (created on first start). Without it the identity is new each run. */
   dataDir?: string;
   identity?: NodeIdentity;
@@ -50,18 +49,8 @@ export interface NodeConfig {
   transports?: Transport[];
   /** The spawner of each service (the main loop is always same-loop); default all same-loop. */
   spawners?: Partial<Record<NodeServiceName, SpawnerKind>>;
-  /** The application's global service module and its config. */
+  /** The application's global service module (its config is `globalConfig`). */
   global: ServiceModule;
-  globalConfig?: unknown;
-  maxFrame?: number;
-  livenessIntervalMs?: number;
-  livenessTimeoutMs?: number;
-  handshakeTimeoutMs?: number;
-  /** Pinned keys, peer id (hex) to raw Ed25519 public key: such a peer answering with another key is refused. */
-  pinned?: Record<string, Uint8Array>;
-  /** Connected peers the peer store keeps, dialing known ones below it (default 8). */
-  targetPeers?: number;
-  log?: Logger;
 }
 
 /** Assemble a node from its configuration: identity, transports, and each service under its spawner. */
@@ -72,21 +61,15 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     NodeServiceName,
     SpawnerKind
   >;
+  const { dataDir: _dataDir, identity: _identity, transports, spawners: _spawners, global, listen, bootstrap, ...tuning } = config;
   return new MyDhtNode({
+    ...tuning,
     identity,
-    transports: config.transports ?? [new TcpTransport()],
-    modules: { ...BUILTIN_SERVICES, global: config.global },
+    transports: transports ?? [new TcpTransport()],
+    modules: { ...BUILTIN_SERVICES, global },
     spawners,
     system: createServiceSystem(config.log === undefined ? {} : { log: config.log }),
-    listen: config.listen ?? [],
-    bootstrap: config.bootstrap ?? [],
-    ...(config.globalConfig === undefined ? {} : { globalConfig: config.globalConfig }),
-    ...(config.maxFrame === undefined ? {} : { maxFrame: config.maxFrame }),
-    ...(config.livenessIntervalMs === undefined ? {} : { livenessIntervalMs: config.livenessIntervalMs }),
-    ...(config.livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs: config.livenessTimeoutMs }),
-    ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
-    ...(config.pinned === undefined ? {} : { pinned: config.pinned }),
-    ...(config.targetPeers === undefined ? {} : { targetPeers: config.targetPeers }),
-    ...(config.log === undefined ? {} : { log: config.log }),
+    listen: listen ?? [],
+    bootstrap: bootstrap ?? [],
   });
 }

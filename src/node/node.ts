@@ -11,7 +11,26 @@ import type { ConnectedPeer, KnownPeer, MainLoopStatus, NodeProtocols, QueryRequ
 export type NodeServiceName = keyof NodeProtocols;
 export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global'];
 
-export interface NodeParts {
+/** The node's options that pass straight to its services. Every one has a default. */
+export interface NodeTuning {
+  /** The application's global service config. */
+  globalConfig?: unknown;
+  /** Largest frame body, bytes (default 1 MiB). */
+  maxFrame?: number;
+  /** Liveness ping interval, ms (default 5 s). */
+  livenessIntervalMs?: number;
+  /** A peer silent this long is offline, ms (default 15 s). */
+  livenessTimeoutMs?: number;
+  /** A connection has this long to authenticate, ms (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Pinned keys, peer id (hex) to raw Ed25519 public key: such a peer answering with another key is refused. */
+  pinned?: Record<string, Uint8Array>;
+  /** Connected peers the peer store keeps, dialing known ones below it (default 8). */
+  targetPeers?: number;
+  log?: Logger;
+}
+
+export interface NodeParts extends NodeTuning {
   identity: NodeIdentity;
   transports: Transport[];
   /** Where each service's module is. */
@@ -21,14 +40,6 @@ export interface NodeParts {
   system: ServiceSystem;
   listen: string[];
   bootstrap: string[];
-  globalConfig?: unknown;
-  maxFrame?: number;
-  livenessIntervalMs?: number;
-  livenessTimeoutMs?: number;
-  handshakeTimeoutMs?: number;
-  pinned?: Record<string, Uint8Array>;
-  targetPeers?: number;
-  log?: Logger;
 }
 
 /**
