@@ -1,0 +1,28 @@
+import type { DhtRecord } from './records.ts';
+
+/** A record as a node holds it: when it was stored here and when it expires. */
+export interface StoredRecord {
+  record: DhtRecord;
+  /** ms since the epoch. */
+  storedAt: number;
+  /** ms since the epoch; the record is dropped after it unless refreshed or republished. */
+  expires: number;
+}
+
+/**
+ * Where a node keeps records. Implementations only store: validation, replacement rules,
+ * quotas and expiry belong to the key-value service, the same over every store. A compliance
+ * suite (test/dht/record-store.test.ts) runs over each implementation.
+ */
+export interface RecordStore {
+  readonly name: 'memory' | 'lmdb';
+  get(key: Uint8Array): Promise<StoredRecord | undefined>;
+  /** Resolves once the record is durable (for a persistent store: committed to disk). */
+  put(entry: StoredRecord): Promise<void>;
+  delete(key: Uint8Array): Promise<boolean>;
+  /** Every stored record, in key order. */
+  entries(): AsyncIterable<StoredRecord>;
+  /** Records held and the bytes of their values, for quotas and status. */
+  stats(): { records: number; bytes: number };
+  close(): Promise<void>;
+}

@@ -1,0 +1,43 @@
+import type { RecordStore, StoredRecord } from '../record-store.ts';
+
+/** Records in a Map: for tests, simulations, and nodes that keep nothing across restarts. */
+export class MemoryRecordStore implements RecordStore {
+  readonly name = 'memory' as const;
+  readonly #entries = new Map<string, StoredRecord>();
+  #bytes = 0;
+
+  async get(key: Uint8Array): Promise<StoredRecord | undefined> {
+    return this.#entries.get(keyOf(key));
+  }
+
+  async put(entry: StoredRecord): Promise<void> {
+    const key = keyOf(entry.record.key);
+    this.#bytes += entry.record.value.length - (this.#entries.get(key)?.record.value.length ?? 0);
+    this.#entries.set(key, entry);
+  }
+
+  async delete(key: Uint8Array): Promise<boolean> {
+    const id = keyOf(key);
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return false;
+    this.#bytes -= entry.record.value.length;
+    return this.#entries.delete(id);
+  }
+
+  async *entries(): AsyncIterable<StoredRecord> {
+    for (const key of [...this.#entries.keys()].sort()) {
+      const entry = this.#entries.get(key);
+      if (entry !== undefined) yield entry;
+    }
+  }
+
+  stats(): { records: number; bytes: number } {
+    return { records: this.#entries.size, bytes: this.#bytes };
+  }
+
+  async close(): Promise<void> {}
+}
+
+function keyOf(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
+}
