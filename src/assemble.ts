@@ -29,6 +29,9 @@ export function createServiceSystem(options: Omit<SystemOptions, 'spawners'> = {
 /** Source files run as .ts; the built package as .js. */
 const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
+/** The default global service: the key-value store of the DHT's records. */
+export const KV_SERVICE = serviceModule(import.meta.url, `../services/kv${EXT}`);
+
 const BUILTIN_SERVICES: Record<Exclude<NodeServiceName, 'global'>, ServiceModule> = {
   'main-loop': serviceModule(import.meta.url, `../services/main-loop${EXT}`),
   read: serviceModule(import.meta.url, `../services/read${EXT}`),
@@ -49,8 +52,11 @@ export interface NodeConfig extends NodeTuning {
   transports?: Transport[];
   /** The spawner of each service (the main loop is always same-loop); default all same-loop. */
   spawners?: Partial<Record<NodeServiceName, SpawnerKind>>;
-  /** The application's global service module (its config is `globalConfig`). */
-  global: ServiceModule;
+  /**
+   * The application's global service module (its config is `globalConfig`). Default: the
+   * key-value service, on LMDB in `<dataDir>/records` when there is a data dir, else in memory.
+   */
+  global?: ServiceModule;
 }
 
 /** Assemble a node from its configuration: identity, transports, and each service under its spawner. */
@@ -61,12 +67,14 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     NodeServiceName,
     SpawnerKind
   >;
-  const { dataDir: _dataDir, identity: _identity, transports, spawners: _spawners, global, listen, bootstrap, ...tuning } = config;
+  const { dataDir, identity: _identity, transports, spawners: _spawners, global, listen, bootstrap, ...tuning } = config;
+  const kvConfig = dataDir === undefined ? { store: 'memory' } : { store: 'lmdb', dataDir };
   return new MyDhtNode({
     ...tuning,
+    ...(global === undefined && tuning.globalConfig === undefined ? { globalConfig: kvConfig } : {}),
     identity,
     transports: transports ?? [new TcpTransport()],
-    modules: { ...BUILTIN_SERVICES, global },
+    modules: { ...BUILTIN_SERVICES, global: global ?? KV_SERVICE },
     spawners,
     system: createServiceSystem(config.log === undefined ? {} : { log: config.log }),
     listen: listen ?? [],
