@@ -134,6 +134,23 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     return { receiveKey: session.receiveKey, peer };
   };
 
+  const dial = (address: string, peer: string | undefined): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      transportFor(address)
+        .dial(address)
+        .then((connection) => {
+          adopt(connection, { resolve, reject }, peer);
+          try {
+            const ping = handshaker.initiate(address, connection.id, peer);
+            detached(write.send({ type: 'handshake', conn: connection.id, message: ping }));
+          } catch (err) {
+            close(connection.id, codeOf(err), (err as Error).message);
+          }
+        }, reject);
+    });
+  /** Dials in progress to reach a known peer: a second connect to it waits for the same one. */
+  const connecting = new Map<string, Promise<string>>();
+
   return {
     // A dial waits for its session while the handshake's own commands must get through; every
     // other handler is synchronous, so commands still start in order.
@@ -145,21 +162,18 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
         config.onListening?.([...listener.addresses]);
         return [...listener.addresses];
       },
-      dial: ({ address, peer }) =>
-        new Promise<string>((resolve, reject) => {
-          transportFor(address)
-            .dial(address)
-            .then((connection) => {
-              const conn = adopt(connection, { resolve, reject }, peer);
-              try {
-                const ping = handshaker.initiate(address, connection.id, peer);
-                detached(write.send({ type: 'handshake', conn: connection.id, message: ping }));
-              } catch (err) {
-                close(connection.id, codeOf(err), (err as Error).message);
-              }
-              void conn;
-            }, reject);
-        }),
+      dial: ({ address, peer }) => dial(address, peer),
+      connect: ({ peer, address }) => {
+        if (sessions.has(peer)) return peer;
+        let pending = connecting.get(peer);
+        if (pending === undefined) {
+          pending = dial(address, peer);
+          connecting.set(peer, pending);
+          const done = (): void => void connecting.delete(peer);
+          pending.then(done, done);
+        }
+        return pending;
+      },
       handshake: ({ conn: id, message }) => {
         const conn = conns.get(id);
         if (conn === undefined) throw new MyDhtError('ERR_CONNECTION_CLOSED', `no connection ${id}`);

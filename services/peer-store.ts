@@ -2,6 +2,7 @@ import { detached } from '../src/runtime/mailbox.ts';
 import { defineService } from '../src/runtime/service.ts';
 import { toHex } from '../src/node/identity.ts';
 import { PeerRecord } from '../src/node/peer-record.ts';
+import { RoutingTable } from '../src/dht/routing-table.ts';
 import type { KnownPeer, NodeProtocols } from '../src/node/protocols.ts';
 
 export interface PeerStoreConfig {
@@ -15,9 +16,15 @@ export interface PeerStoreConfig {
   targetPeers?: number;
   /** Known peers kept at most; the least recently seen offline ones go first. */
   maxPeers?: number;
+  /** Kademlia's k: contacts per bucket and peers per answer (default 20). */
+  k?: number;
+  /** Loopback and private addresses are exempt from the routing table's IP diversity limits (default true). */
+  exemptPrivate?: boolean;
 }
 
-const DEFAULTS = { livenessIntervalMs: 5_000, livenessTimeoutMs: 15_000, targetPeers: 8, maxPeers: 10_000 };
+const DEFAULTS = { livenessIntervalMs: 5_000, livenessTimeoutMs: 15_000, targetPeers: 8, maxPeers: 10_000, k: 20, exemptPrivate: true };
+/** A contact pinged before it is evicted must answer within this long, ms. */
+const EVICTION_PING_TIMEOUT_MS = 2_000;
 /** A peer whose dial failed is not dialed again for this long, ms. */
 const REDIAL_BACKOFF_MS = 30_000;
 
@@ -42,6 +49,25 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
   const peers = new Map<string, Known>();
   const bans = new Map<string, number>();
   let nextPing = 1;
+  // The Kademlia routing table: contacts that answered, by XOR distance. A full bucket's oldest
+  // contact is alive if it has a session or can be dialed.
+  const routing = new RoutingTable(Buffer.from(ctx.config.self, 'hex'), {
+    k: options.k,
+    diversity: { exemptPrivate: options.exemptPrivate },
+    ping: async (contact) => {
+      if (peers.get(contact.idHex)?.connected === true) return true;
+      return mainLoop
+        .call({ type: 'connect', peer: contact.idHex, address: contact.address }, { timeout: EVICTION_PING_TIMEOUT_MS })
+        .then(
+          () => true,
+          () => false,
+        );
+    },
+  });
+  const addContact = (record: PeerRecord): void => {
+    const address = record.addresses[0];
+    if (address !== undefined) routing.add(record.id, address, true).catch(() => {});
+  };
 
   const banned = (peer: string): boolean => {
     const until = bans.get(peer);
@@ -69,6 +95,13 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
     if (oldest !== undefined) peers.delete(oldest[0]);
   };
 
+  /** The answered contacts closest to `target`, as their records. */
+  const closestRecords = (target: Uint8Array, count: number): PeerRecord[] =>
+    routing
+      .closest(target, count)
+      .map((contact) => peers.get(contact.idHex)?.record)
+      .filter((record): record is PeerRecord => record !== undefined);
+
   const tick = (): void => {
     const now = Date.now();
     let connected = 0;
@@ -77,6 +110,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
       if (now - known.lastSeen > options.livenessTimeoutMs) {
         known.connected = false;
         known.offline = true;
+        routing.remove(id);
         ctx.log.info({ peer: id }, 'peer offline: no answer within the liveness timeout');
         detached(mainLoop.send({ type: 'disconnect', peer: id, reason: 'liveness timeout' }));
         continue;
@@ -105,7 +139,12 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         known.connected = true;
         known.offline = false;
         known.lastSeen = Date.now();
-        if (banned(record.idHex)) detached(mainLoop.send({ type: 'disconnect', peer: record.idHex, reason: 'banned' }));
+        if (banned(record.idHex)) {
+          detached(mainLoop.send({ type: 'disconnect', peer: record.idHex, reason: 'banned' }));
+          routing.remove(record.idHex);
+        } else {
+          addContact(known.record);
+        }
       },
       disconnected: ({ peer }) => {
         const known = peers.get(peer);
@@ -122,6 +161,10 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
           case 'find-peer': {
             const found = peers.get(toHex(message.id));
             const value = found === undefined ? null : found.record.toFields();
+            return write.send({ type: 'send', peer: from, message: { type: 'reply', query: message.query, ok: true, value } });
+          }
+          case 'find-node': {
+            const value = closestRecords(message.target, options.k).map((record) => record.toFields());
             return write.send({ type: 'send', peer: from, message: { type: 'reply', query: message.query, ok: true, value } });
           }
           case 'record': {
@@ -170,6 +213,11 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         return mainLoop.send({ type: 'disconnect', peer, reason: 'banned' });
       },
       isBanned: ({ peer }) => banned(peer),
+      closest: ({ target, count }) => closestRecords(target, count),
+      learn: ({ records }) => {
+        for (const record of records) if (record.idHex !== ctx.config.self && !banned(record.idHex)) remember(record);
+      },
+      routingTableSize: () => routing.size,
       list: () =>
         [...peers.entries()].map(
           ([id, known]): KnownPeer => ({

@@ -12,6 +12,8 @@ export type SessionMessage =
   /** Liveness: a ping is answered by a pong with the same number. */
   | { type: 'alive'; n: number }
   | { type: 'alive-ack'; n: number }
+  /** Kademlia FIND_NODE: the peers the receiver knows closest to `target`, as `reply` (value: PeerRecordFields[]). */
+  | { type: 'find-node'; query: number; target: Uint8Array }
   /** Ask for a peer's record by id; answered with `reply` (value: PeerRecordFields or null). */
   | { type: 'find-peer'; query: number; id: Uint8Array }
   /** The sender's newer record (its addresses changed). */
@@ -33,6 +35,7 @@ export const ROUTES: Record<SessionMessageType, 'global' | 'api' | 'peer-store' 
   alive: 'peer-store',
   'alive-ack': 'peer-store',
   'find-peer': 'peer-store',
+  'find-node': 'peer-store',
   record: 'peer-store',
   relay: 'proxy',
   relayed: 'proxy',

@@ -1,4 +1,4 @@
-import { ConfigError } from '../runtime/errors.ts';
+import { ConfigError, MyDhtError } from '../runtime/errors.ts';
 import { silentLogger, type Logger } from '../runtime/logger.ts';
 import type { ServiceModule } from '../runtime/service.ts';
 import type { ServiceHandle, ServiceStatus, SpawnerKind } from '../runtime/spawner.ts';
@@ -6,9 +6,13 @@ import { ServiceSystem } from '../runtime/system.ts';
 import type { Transport } from '../net/transport.ts';
 import { NodeIdentity } from './identity.ts';
 import { PeerRecord } from './peer-record.ts';
-import type { ConnectedPeer, KnownPeer, MainLoopStatus, NodeProtocols, QueryRequest, QueryResult } from './protocols.ts';
+import type { ConnectedPeer, KnownPeer, LookupReply, MainLoopStatus, NodeProtocols, QueryRequest, QueryResult } from './protocols.ts';
+import { validateRecord, type DhtRecord } from '../dht/records.ts';
+import { DEFAULT_K } from '../dht/routing-table.ts';
+import { compareDistance } from '../dht/xor.ts';
 
 export type NodeServiceName = keyof NodeProtocols;
+
 export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global'];
 
 /** The node's options that pass straight to its services. Every one has a default. */
@@ -27,6 +31,8 @@ export interface NodeTuning {
   pinned?: Record<string, Uint8Array>;
   /** Connected peers the peer store keeps, dialing known ones below it (default 8). */
   targetPeers?: number;
+  /** Kademlia's k: replicas of each record, contacts per bucket, peers per answer (default 20). */
+  replication?: number;
   log?: Logger;
 }
 
@@ -107,6 +113,7 @@ export class MyDhtNode {
         ...(parts.livenessIntervalMs === undefined ? {} : { livenessIntervalMs: parts.livenessIntervalMs }),
         ...(parts.livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs: parts.livenessTimeoutMs }),
         ...(parts.targetPeers === undefined ? {} : { targetPeers: parts.targetPeers }),
+        ...(parts.replication === undefined ? {} : { k: parts.replication }),
       }),
       spec('api', { self: this.id }),
       spec('global', parts.globalConfig ?? null),
@@ -163,6 +170,74 @@ export class MyDhtNode {
         { timeout: (options.timeoutMs ?? 10_000) + 5_000 },
       )
       .finally(() => options.signal?.removeEventListener('abort', onAbort));
+  }
+
+  /** The peers closest to `target` that answered, found by an iterative lookup. */
+  lookup(target: Uint8Array, options: { timeoutMs?: number; alpha?: number; hopLimit?: number } = {}): Promise<LookupReply> {
+    return this.#service('api').call(
+      { type: 'lookup', target, count: this.#k, ...options },
+      { timeout: (options.timeoutMs ?? 5_000) * 8 },
+    );
+  }
+
+  /**
+   * Store a record on the k nodes closest to its key (this one included, if it is among them).
+   * Resolves with how many stored it; fails with ERR_PUT_FAILED if none did.
+   */
+  async put(record: DhtRecord, options: { timeoutMs?: number } = {}): Promise<{ stored: number; hops: number }> {
+    const { closest, hops } = await this.lookup(record.key, options);
+    const self = this.#amongClosest(record.key, closest);
+    const peers = closest.slice(0, self ? this.#k - 1 : this.#k).map((peer) => peer.idHex);
+    const { results } = await this.#service('api').call({
+      type: 'query',
+      peers,
+      request: { type: 'global', command: { type: 'put', record } as { type: string } },
+      local: self,
+      expect: peers.length + (self ? 1 : 0),
+      timeoutMs: options.timeoutMs ?? 5_000,
+    });
+    const stored = results.filter((result) => result.ok).length;
+    if (stored === 0) {
+      const reasons = [...new Set(results.map((result) => result.code ?? 'ERR_TIMEOUT'))].join(', ');
+      throw new MyDhtError('ERR_PUT_FAILED', `no node stored the record (${reasons || 'no node to store it on'})`);
+    }
+    return { stored, hops };
+  }
+
+  /** The best valid record under `key` among the k closest nodes (and this one), or null. */
+  async get(key: Uint8Array, options: { timeoutMs?: number } = {}): Promise<DhtRecord | null> {
+    const own = await this.#service('global').call({ type: 'local', command: { type: 'get', key } as { type: string } });
+    const { closest } = await this.lookup(key, options);
+    const { results } = await this.#service('api').call({
+      type: 'query',
+      peers: closest.map((peer) => peer.idHex),
+      request: { type: 'global', command: { type: 'get', key } as { type: string } },
+      expect: closest.length,
+      timeoutMs: options.timeoutMs ?? 5_000,
+    });
+    let best: DhtRecord | null = null;
+    for (const candidate of [own, ...results.filter((result) => result.ok).map((result) => result.value)]) {
+      if (candidate === null || candidate === undefined) continue;
+      let record: DhtRecord;
+      try {
+        // Checked here too: a peer's answer is only as good as its signature and key.
+        record = validateRecord(candidate, { maxValueBytes: Number.MAX_SAFE_INTEGER, maxSaltBytes: 64 });
+      } catch {
+        continue;
+      }
+      if (Buffer.compare(record.key, key) !== 0) continue;
+      if (best === null || (record.kind === 'mutable' && best.kind === 'mutable' && record.seq > best.seq)) best = record;
+    }
+    return best;
+  }
+
+  get #k(): number {
+    return this.#parts.replication ?? DEFAULT_K;
+  }
+
+  #amongClosest(key: Uint8Array, closest: readonly PeerRecord[]): boolean {
+    if (closest.length < this.#k) return true;
+    return compareDistance(key, this.identity.id, closest[closest.length - 1]!.id) < 0;
   }
 
   /** Ban a peer for `ms`: its session is closed, and closed again if it comes back before then. */

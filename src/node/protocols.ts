@@ -40,6 +40,8 @@ export interface MainLoopProtocol {
   write: { command: { conn: string; bytes: Uint8Array }; reply: void };
   /** End a connection for bad input; counted by code. */
   drop: { command: { conn: string; code: string; reason: string }; reply: void };
+  /** The peer's id once a session with it is open: the existing one, or a new dial to `address`. */
+  connect: { command: { peer: string; address: string }; reply: string };
   /** Close the session with a peer (liveness timed out, banned). */
   disconnect: { command: { peer: string; reason: string }; reply: void };
   peers: { command: object; reply: ConnectedPeer[] };
@@ -91,6 +93,11 @@ export interface PeerStoreProtocol {
   /** A peer's record, from what this node knows, or asked of its connected peers. */
   findPeer: { command: { id: string; timeoutMs?: number }; reply: PeerRecord | null };
   ban: { command: { peer: string; ms: number }; reply: void };
+  /** The answered contacts of the routing table closest to `target`, as records. */
+  closest: { command: { target: Uint8Array; count: number }; reply: PeerRecord[] };
+  /** Records learned from other peers' answers: their addresses, for dialing them later. */
+  learn: { command: { records: PeerRecord[] }; reply: void };
+  routingTableSize: { command: object; reply: number };
   isBanned: { command: { peer: string }; reply: boolean };
   list: { command: object; reply: KnownPeer[] };
 }
@@ -102,7 +109,18 @@ export interface QueryResult {
 }
 
 /** What a query asks each peer. */
-export type QueryRequest = { type: 'global'; command: { type: string } } | { type: 'find-peer'; id: Uint8Array };
+export type QueryRequest =
+  | { type: 'global'; command: { type: string } }
+  | { type: 'find-peer'; id: Uint8Array }
+  | { type: 'find-node'; target: Uint8Array };
+
+export interface LookupReply {
+  /** The closest peers that answered, closest first, as records. */
+  closest: PeerRecord[];
+  hops: number;
+  queried: number;
+  failed: number;
+}
 
 export interface ApiProtocol {
   /**
@@ -125,6 +143,11 @@ export interface ApiProtocol {
   cancel: { command: { tag: string }; reply: number };
   /** From the read service: a reply to one of our queries. */
   reply: { command: { from: string; reply: Extract<SessionMessage, { type: 'reply' }> }; reply: void };
+  /** An iterative Kademlia lookup of the peers closest to `target`. */
+  lookup: {
+    command: { target: Uint8Array; count?: number; alpha?: number; hopLimit?: number; timeoutMs?: number };
+    reply: LookupReply;
+  };
   pending: { command: object; reply: number };
 }
 

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createNode } from '../../src/assemble.ts';
+import { immutableRecord, mutableRecord, type DhtRecord } from '../../src/dht/records.ts';
+import { compareDistance } from '../../src/dht/xor.ts';
+import { NodeIdentity } from '../../src/node/identity.ts';
+import type { MyDhtNode } from '../../src/node/node.ts';
+import { SeededRandom } from '../../src/net/seeded-random.ts';
+import { MemoryNetwork } from '../../transports/memory.ts';
+
+const SEED = Number(process.env.NETWORK_SEED ?? 2026);
+
+describe(`a DHT of 20 nodes over the in-memory transport (seed ${SEED})`, function () {
+  this.timeout(60_000);
+  const nodes: MyDhtNode[] = [];
+  const random = new SeededRandom(SEED);
+  const K = 5;
+
+  before(async () => {
+    const network = new MemoryNetwork({ seed: SEED });
+    for (let i = 0; i < 20; i++) {
+      const node = await createNode({
+        transports: [network.transport()],
+        listen: [`/memory/n${i}`],
+        bootstrap: i === 0 ? [] : ['/memory/n0'],
+        replication: K,
+      });
+      await node.start();
+      nodes.push(node);
+    }
+    // Joining: each node looks itself up, which fills its routing table and others' with it.
+    for (const node of nodes) await node.lookup(node.identity.id);
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+  });
+
+  it('a lookup from any node finds the true k closest nodes', async () => {
+    for (let i = 0; i < 20; i++) {
+      const origin = nodes[random.int(0, 19)]!;
+      const target = new Uint8Array(randomBytes(32));
+      const { closest } = await origin.lookup(target);
+      const truth = nodes
+        .filter((node) => node !== origin)
+        .map((node) => node.identity.id)
+        .sort((a, b) => compareDistance(target, a, b))
+        .slice(0, K)
+        .map((id) => Buffer.from(id).toString('hex'));
+      assert.deepEqual(
+        closest.map((peer) => peer.idHex),
+        truth,
+      );
+    }
+  });
+
+  it('100 records put from random nodes are got from other nodes: 100% success, stored on k nodes each', async () => {
+    const author = NodeIdentity.generate();
+    const records: DhtRecord[] = [];
+    for (let i = 0; i < 100; i++) {
+      records.push(i % 2 === 0 ? immutableRecord(new Uint8Array(randomBytes(100))) : mutableRecord(author, new Uint8Array(randomBytes(100)), 1, new TextEncoder().encode(`salt ${i}`)));
+    }
+    for (const record of records) {
+      const { stored } = await nodes[random.int(0, 19)]!.put(record);
+      assert.equal(stored, K, 'stored on k nodes');
+    }
+    let found = 0;
+    for (const record of records) {
+      const got = await nodes[random.int(0, 19)]!.get(record.key);
+      if (got !== null && Buffer.compare(got.value, record.value) === 0) found++;
+    }
+    assert.equal(found, records.length);
+  });
+
+  it('a mutable record updated from another node: every node gets the highest seq', async () => {
+    const author = NodeIdentity.generate();
+    await nodes[3]!.put(mutableRecord(author, new TextEncoder().encode('v1'), 1));
+    await nodes[9]!.put(mutableRecord(author, new TextEncoder().encode('v2'), 2));
+    await assert.rejects(nodes[12]!.put(mutableRecord(author, new TextEncoder().encode('old'), 1)), { code: 'ERR_PUT_FAILED' });
+    for (const node of nodes) {
+      const got = await node.get(mutableRecord(author, new Uint8Array(0), 0).key);
+      assert.equal(got?.kind === 'mutable' ? got.seq : -1, 2);
+    }
+  });
+});
