@@ -5,6 +5,7 @@
 import { ChildProcessSpawner } from '../spawners/child-process/index.ts';
 import { SameLoopSpawner } from '../spawners/same-loop.ts';
 import { WorkerThreadSpawner } from '../spawners/worker-thread/index.ts';
+import { MemoryNetwork } from '../transports/memory.ts';
 import { TcpTransport } from '../transports/tcp.ts';
 import type { Transport } from './net/transport.ts';
 import { NodeIdentity } from './node/identity.ts';
@@ -80,4 +81,17 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     listen: listen ?? [],
     bootstrap: bootstrap ?? [],
   });
+}
+
+export type TransportName = 'memory' | 'tcp';
+
+/** A transport by name; memory transports of one testnet share one in-memory network. */
+export function transportNamed(name: TransportName, network?: MemoryNetwork): Transport {
+  if (name === 'tcp') return new TcpTransport();
+  if (network === undefined) throw new TypeError('a memory transport needs its network');
+  return network.transport();
+}
+
+export function memoryNetwork(seed?: number): MemoryNetwork {
+  return new MemoryNetwork(seed === undefined ? {} : { seed });
 }

@@ -4,6 +4,8 @@
  */
 export { createNode, createServiceSystem, defaultSpawners, type NodeConfig } from './assemble.ts';
 export { MyDhtNode, NODE_SERVICES, type NodeServiceName } from './node/node.ts';
+export { createTestnet, SPAWNER_PRESETS, type SpawnerPreset, type Testnet, type TestnetOptions } from './testnet.ts';
+export { immutableRecord, mutableRecord, plainRecord, validateRecord, type DhtRecord } from './dht/records.ts';
 export { NodeIdentity, peerIdOf } from './node/identity.ts';
 export { PeerRecord } from './node/peer-record.ts';
 export type { GlobalProtocol, QueryResult, ConnectedPeer, KnownPeer } from './node/protocols.ts';

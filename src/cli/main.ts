@@ -1,6 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SPAWNER_KINDS, type SpawnerKind } from '../runtime/spawner.ts';
 import { runDemo } from './demo.ts';
+import { runTestnet } from './testnet.ts';
+import { SPAWNER_PRESETS, type SpawnerPreset } from '../testnet.ts';
 
 /** Exit codes, as scripts rely on them. */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, unreachable: 3 } as const;
@@ -29,6 +31,31 @@ export async function main(argv: readonly string[]): Promise<number> {
       const spawners = typeof options.spawners === 'string' ? spawnerList(options.spawners) : options.spawners;
       exitCode = await runDemo({ records: options.records, spawners, json: options.json === true });
     });
+
+  program
+    .command('testnet')
+    .description('Start a local network of nodes, put random records from random nodes, get each from another node, and report.')
+    .option('-n, --nodes <count>', 'nodes to start', positiveInt, 20)
+    .option('-r, --records <count>', 'records to put and get', positiveInt, 1000)
+    .addOption(new Option('-t, --transport <name>', 'transport between the nodes').choices(['memory', 'tcp']).default('memory'))
+    .addOption(new Option('--store <kind>', 'where each node keeps its records (lmdb: a temporary dir per node)').choices(['lmdb', 'memory']).default('lmdb'))
+    .addOption(new Option('-s, --spawners <preset>', 'where the services that can leave the main loop run').choices(Object.keys(SPAWNER_PRESETS)).default('same-loop'))
+    .addOption(new Option('-q, --query <mode>', 'lookup mode; only iterative is built so far').choices(['iterative']).default('iterative'))
+    .option('-c, --concurrency <count>', 'operations in flight at once', positiveInt, 32)
+    .option('--json', 'print one JSON object instead of a summary')
+    .action(
+      async (options: {
+        nodes: number;
+        records: number;
+        transport: 'memory' | 'tcp';
+        store: 'lmdb' | 'memory';
+        spawners: SpawnerPreset;
+        concurrency: number;
+        json?: boolean;
+      }) => {
+        exitCode = await runTestnet({ ...options, json: options.json === true });
+      },
+    );
 
   try {
     await program.parseAsync(argv);

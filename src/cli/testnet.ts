@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { immutableRecord, type DhtRecord } from '../dht/records.ts';
+import { createTestnet, type SpawnerPreset } from '../testnet.ts';
+import type { TransportName } from '../assemble.ts';
+
+export interface TestnetCommandOptions {
+  nodes: number;
+  records: number;
+  transport: TransportName;
+  store: 'lmdb' | 'memory';
+  spawners: SpawnerPreset;
+  concurrency: number;
+  json: boolean;
+}
+
+interface Phase {
+  ok: number;
+  failed: number;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/**
+ * The main job: start a local network, put random records from random nodes, get each from
+ * another node, and report. Exit code 0 when every record was found.
+ */
+export async function runTestnet(options: TestnetCommandOptions): Promise<number> {
+  const testnet = await createTestnet({ nodes: options.nodes, transport: options.transport, store: options.store, spawners: options.spawners });
+  try {
+    const { nodes } = testnet;
+    const pick = (not?: number): number => {
+      if (nodes.length === 1) return 0;
+      for (;;) {
+        const i = Math.floor(Math.random() * nodes.length);
+        if (i !== not) return i;
+      }
+    };
+    const records: { record: DhtRecord; from: number }[] = Array.from({ length: options.records }, () => ({
+      record: immutableRecord(new Uint8Array(randomBytes(100))),
+      from: pick(),
+    }));
+    const progress = new Progress(options.json ? undefined : process.stderr, options.records * 2);
+
+    const hops: number[] = [];
+    const put = await phase(records, options.concurrency, async ({ record, from }) => {
+      const result = await nodes[from]!.put(record);
+      hops.push(result.hops);
+      progress.tick();
+      return true;
+    });
+    let notFound = 0;
+    const get = await phase(records, options.concurrency, async ({ record, from }) => {
+      const got = await nodes[pick(from)]!.get(record.key);
+      progress.tick();
+      if (got === null || Buffer.compare(got.value, record.value) !== 0) {
+        notFound++;
+        return false;
+      }
+      return true;
+    });
+    progress.done();
+    hops.sort((a, b) => a - b);
+    const report = {
+      nodes: options.nodes,
+      records: options.records,
+      transport: options.transport,
+      spawners: options.spawners,
+      bootstrapMs: Math.round(testnet.bootstrapMs),
+      put,
+      get: { ok: get.ok, notFound, failed: get.failed - notFound, opsPerSec: get.opsPerSec, p50Ms: get.p50Ms, p99Ms: get.p99Ms },
+      hops: { median: hops[Math.floor(hops.length / 2)] ?? 0, max: hops.at(-1) ?? 0 },
+      rssMbPerNode: Math.round((process.memoryUsage().rss / 1024 / 1024 / options.nodes) * 10) / 10,
+    };
+    if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else printSummary(report);
+    return report.get.ok === options.records && put.failed === 0 ? 0 : 1;
+  } finally {
+    await testnet.stop();
+  }
+}
+
+/** Run `work` over `items` with `concurrency` in flight; latencies and throughput. */
+async function phase<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<boolean>): Promise<Phase> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  let next = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      const begin = performance.now();
+      try {
+        if (await work(item)) ok++;
+        else failed++;
+      } catch {
+        failed++;
+      }
+      latencies.push(performance.now() - begin);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (p: number): number => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0) * 100) / 100;
+  return { ok, failed, opsPerSec: Math.round(items.length / seconds), p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
+class Progress {
+  readonly #stream: NodeJS.WriteStream | undefined;
+  readonly #total: number;
+  #done = 0;
+  constructor(stream: NodeJS.WriteStream | undefined, total: number) {
+    this.#stream = stream?.isTTY === true ? stream : undefined;
+    this.#total = total;
+  }
+  tick(): void {
+    this.#done++;
+    if (this.#stream === undefined || (this.#done % 20 !== 0 && this.#done !== this.#total)) return;
+    const width = 30;
+    const filled = Math.round((this.#done / this.#total) * width);
+    this.#stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.#done}/${this.#total}`);
+  }
+  done(): void {
+    this.#stream?.write('\r\x1b[K');
+  }
+}
+
+function printSummary(report: {
+  nodes: number;
+  records: number;
+  transport: string;
+  spawners: string;
+  bootstrapMs: number;
+  put: Phase;
+  get: Phase & { notFound: number };
+  hops: { median: number; max: number };
+  rssMbPerNode: number;
+}): void {
+  const line = (text: string): boolean => process.stdout.write(`${text}\n`);
+  line(`${report.nodes} nodes over ${report.transport} (${report.spawners}), bootstrapped in ${report.bootstrapMs} ms`);
+  line(`put ${report.put.ok}/${report.records} ok, ${report.put.opsPerSec} ops/s, p50 ${report.put.p50Ms} ms, p99 ${report.put.p99Ms} ms`);
+  line(
+    `get ${report.get.ok}/${report.records} ok (${report.get.notFound} not found, ${report.get.failed} failed), ` +
+      `${report.get.opsPerSec} ops/s, p50 ${report.get.p50Ms} ms, p99 ${report.get.p99Ms} ms`,
+  );
+  line(`lookup hops: median ${report.hops.median}, max ${report.hops.max}; ${report.rssMbPerNode} MB of memory per node`);
+}
