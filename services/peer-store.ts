@@ -218,6 +218,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         for (const record of records) if (record.idHex !== ctx.config.self && !banned(record.idHex)) remember(record);
       },
       routingTableSize: () => routing.size,
+      refreshTargets: ({ intervalMs }) => routing.refreshTargets(intervalMs),
       list: () =>
         [...peers.entries()].map(
           ([id, known]): KnownPeer => ({

@@ -39,7 +39,8 @@ export interface Testnet {
 
 /**
  * A local network of real nodes, for trying mydht and for testing code against it (hyperdht
- * exports the same idea). Node 0 is the bootstrap; every node joins by looking itself up.
+ * exports the same idea). Node 0 is the bootstrap; every node joins by looking itself up, and
+ * once all have joined, each refreshes its buckets.
  */
 export async function createTestnet(options: TestnetOptions): Promise<Testnet> {
   const started = performance.now();
@@ -67,7 +68,9 @@ export async function createTestnet(options: TestnetOptions): Promise<Testnet> {
       nodes.push(node);
       await node.start();
     }
+    // Joining: each node looks itself up; then one refresh round, once everyone is there.
     for (const node of nodes) await node.lookup(node.identity.id);
+    for (const node of nodes) await node.refresh();
     return { nodes, bootstrapMs: performance.now() - started, stop };
   } catch (err) {
     await stop();

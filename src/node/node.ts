@@ -13,6 +13,9 @@ import { compareDistance } from '../dht/xor.ts';
 
 export type NodeServiceName = keyof NodeProtocols;
 
+/** kad-dht refreshes its buckets every 10 minutes. */
+const DEFAULT_REFRESH_INTERVAL_MS = 10 * 60_000;
+
 export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global'];
 
 /** The node's options that pass straight to its services. Every one has a default. */
@@ -33,6 +36,8 @@ export interface NodeTuning {
   targetPeers?: number;
   /** Kademlia's k: replicas of each record, contacts per bucket, peers per answer (default 20). */
   replication?: number;
+  /** Every bucket not refreshed for this long is looked up again, ms (default 10 min, as kad-dht). */
+  refreshIntervalMs?: number;
   log?: Logger;
 }
 
@@ -59,6 +64,7 @@ export class MyDhtNode {
   #record: PeerRecord;
   #addresses: string[] = [];
   #started = false;
+  #refreshTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(parts: NodeParts) {
     if (parts.spawners['main-loop'] !== 'same-loop') {
@@ -121,6 +127,20 @@ export class MyDhtNode {
     for (const address of parts.listen) await this.#service('main-loop').call({ type: 'listen', address });
     log.info({ id: this.id, addresses: this.#addresses }, 'node started');
     await Promise.all(parts.bootstrap.map((address) => this.dial(address).catch((err: unknown) => log.warn({ address, err }, 'bootstrap dial failed'))));
+    const interval = parts.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
+    this.#refreshTimer = setInterval(() => void this.refresh(interval).catch(() => {}), interval);
+    this.#refreshTimer.unref();
+  }
+
+  /**
+   * Kademlia's bucket refresh: look up a random id in every non-empty bucket not refreshed for
+   * `intervalMs` (all of them with 0), which learns and keeps the peers around each. Returns the
+   * number of lookups made.
+   */
+  async refresh(intervalMs = 0): Promise<number> {
+    const targets = await this.#service('peer-store').call({ type: 'refreshTargets', intervalMs });
+    for (const target of targets) await this.lookup(target).catch(() => {});
+    return targets.length;
   }
 
   /**
@@ -128,6 +148,7 @@ export class MyDhtNode {
    * it, so nothing is still sending to a service that has stopped.
    */
   async stop(): Promise<void> {
+    if (this.#refreshTimer !== undefined) clearInterval(this.#refreshTimer);
     if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
     await this.system.stop();
   }

@@ -98,6 +98,8 @@ export interface PeerStoreProtocol {
   /** Records learned from other peers' answers: their addresses, for dialing them later. */
   learn: { command: { records: PeerRecord[] }; reply: void };
   routingTableSize: { command: object; reply: number };
+  /** A random id in each non-empty bucket not refreshed for `intervalMs`: the lookups that keep the table fresh. */
+  refreshTargets: { command: { intervalMs: number }; reply: Uint8Array[] };
   isBanned: { command: { peer: string }; reply: boolean };
   list: { command: object; reply: KnownPeer[] };
 }
