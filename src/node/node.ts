@@ -201,6 +201,11 @@ export class MyDhtNode {
     );
   }
 
+  /** The records of the k peers closest to `target`, by lookup (kad-dht's getClosestPeers). */
+  async closestPeers(target: Uint8Array, options: { timeoutMs?: number } = {}): Promise<PeerRecord[]> {
+    return (await this.lookup(target, options)).closest;
+  }
+
   /**
    * Store a record on the k nodes closest to its key (this one included, if it is among them).
    * Resolves with how many stored it; fails with ERR_PUT_FAILED if none did.
