@@ -10,6 +10,12 @@ export interface Expirable {
 /** Deadline resolution. */
 const BUCKET_MS = 10;
 
+// Taken when this module loads: timers faked later (by a test framework) cannot take the one
+// shared timer with them, which would stall every deadline after it.
+const setRealTimeout = globalThis.setTimeout;
+const clearRealTimeout = globalThis.clearTimeout;
+const realNow = performance.now.bind(performance);
+
 export class DeadlineWheel {
   readonly #buckets = new Map<number, Set<Expirable>>();
   /** Bucket keys in ascending order; buckets are few (one per 10 ms that has a deadline in it). */
@@ -21,7 +27,7 @@ export class DeadlineWheel {
 
   /** Register `item` to expire after `ms`; returns the key to remove it with. */
   add(item: Expirable, ms: number): number {
-    const key = Math.ceil((performance.now() + ms) / BUCKET_MS);
+    const key = Math.ceil((realNow() + ms) / BUCKET_MS);
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
       bucket = new Set();
@@ -57,16 +63,16 @@ export class DeadlineWheel {
   }
 
   #arm(key: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) clearRealTimeout(this.#timer);
     this.#armedFor = key;
-    this.#timer = setTimeout(this.#fire, Math.max(0, key * BUCKET_MS - performance.now()));
+    this.#timer = setRealTimeout(this.#fire, Math.max(0, key * BUCKET_MS - realNow()));
     if (this.#live === 0) this.#timer.unref();
   }
 
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
-    const now = performance.now() / BUCKET_MS;
+    const now = realNow() / BUCKET_MS;
     const order = this.#order;
     let due = 0;
     while (due < order.length && order[due]! <= now) due++;
