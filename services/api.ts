@@ -108,7 +108,12 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
           ask: async (peer) => {
             const address = peer.record.addresses[0];
             if (address === undefined) throw new Error('no address');
-            await mainLoop.call({ type: 'connect', peer: peer.idHex, address }, { timeout: step });
+            try {
+              await mainLoop.call({ type: 'connect', peer: peer.idHex, address }, { timeout: step });
+            } catch (err) {
+              detached(peerStore.send({ type: 'unreachable', peer: peer.idHex }));
+              throw err;
+            }
             const answer = await runQuery({ peers: [peer.idHex], request: { type: 'find-node', target }, expect: 1, timeoutMs: step });
             const reply = answer.results[0];
             if (reply?.ok !== true || !Array.isArray(reply.value)) throw new Error(reply?.error ?? 'no answer');

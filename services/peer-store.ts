@@ -218,6 +218,11 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         for (const record of records) if (record.idHex !== ctx.config.self && !banned(record.idHex)) remember(record);
       },
       routingTableSize: () => routing.size,
+      unreachable: ({ peer }) => {
+        routing.remove(peer);
+        const known = peers.get(peer);
+        if (known !== undefined && !known.connected) known.offline = true;
+      },
       refreshTargets: ({ intervalMs }) => routing.refreshTargets(intervalMs),
       list: () =>
         [...peers.entries()].map(

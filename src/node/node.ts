@@ -15,6 +15,10 @@ export type NodeServiceName = keyof NodeProtocols;
 
 /** kad-dht refreshes its buckets every 10 minutes. */
 const DEFAULT_REFRESH_INTERVAL_MS = 10 * 60_000;
+/** Kademlia's paper republishes hourly; records live 24 h, so a day without the originator loses nothing. */
+const DEFAULT_REPUBLISH_INTERVAL_MS = 60 * 60_000;
+/** Records a node remembers for republishing at most; the oldest put goes first. */
+const MAX_PUBLISHED = 100_000;
 
 export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global'];
 
@@ -38,6 +42,8 @@ export interface NodeTuning {
   replication?: number;
   /** Every bucket not refreshed for this long is looked up again, ms (default 10 min, as kad-dht). */
   refreshIntervalMs?: number;
+  /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */
+  republishIntervalMs?: number;
   log?: Logger;
 }
 
@@ -65,6 +71,9 @@ export class MyDhtNode {
   #addresses: string[] = [];
   #started = false;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
+  #republishTimer: ReturnType<typeof setInterval> | undefined;
+  /** The records this node put, by key: the originator republishes them. */
+  readonly #published = new Map<string, DhtRecord>();
 
   constructor(parts: NodeParts) {
     if (parts.spawners['main-loop'] !== 'same-loop') {
@@ -130,6 +139,26 @@ export class MyDhtNode {
     const interval = parts.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
     this.#refreshTimer = setInterval(() => void this.refresh(interval).catch(() => {}), interval);
     this.#refreshTimer.unref();
+    this.#republishTimer = setInterval(() => void this.republish().catch(() => {}), parts.republishIntervalMs ?? DEFAULT_REPUBLISH_INTERVAL_MS);
+    this.#republishTimer.unref();
+  }
+
+  /**
+   * Put again every record this node put (the newest version of each), on whichever nodes are
+   * closest now: holders may have left, and closer nodes may have joined. Returns how many
+   * records are stored somewhere afterwards.
+   */
+  async republish(): Promise<number> {
+    let stored = 0;
+    for (const record of [...this.#published.values()]) {
+      try {
+        await this.put(record, { republishing: true });
+        stored++;
+      } catch {
+        // Nobody could take it now; the next round tries again.
+      }
+    }
+    return stored;
   }
 
   /**
@@ -149,6 +178,7 @@ export class MyDhtNode {
    */
   async stop(): Promise<void> {
     if (this.#refreshTimer !== undefined) clearInterval(this.#refreshTimer);
+    if (this.#republishTimer !== undefined) clearInterval(this.#republishTimer);
     if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
     await this.system.stop();
   }
@@ -210,8 +240,8 @@ export class MyDhtNode {
    * Store a record on the k nodes closest to its key (this one included, if it is among them).
    * Resolves with how many stored it; fails with ERR_PUT_FAILED if none did.
    */
-  async put(record: DhtRecord, options: { timeoutMs?: number } = {}): Promise<{ stored: number; hops: number }> {
-    const { closest, hops } = await this.lookup(record.key, options);
+  async put(record: DhtRecord, options: { timeoutMs?: number; republishing?: boolean } = {}): Promise<{ stored: number; hops: number }> {
+    const { closest, hops } = await this.lookup(record.key, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
     const self = this.#amongClosest(record.key, closest);
     const peers = closest.slice(0, self ? this.#k - 1 : this.#k).map((peer) => peer.idHex);
     const { results } = await this.#service('api').call({
@@ -227,6 +257,7 @@ export class MyDhtNode {
       const reasons = [...new Set(results.map((result) => result.code ?? 'ERR_TIMEOUT'))].join(', ');
       throw new MyDhtError('ERR_PUT_FAILED', `no node stored the record (${reasons || 'no node to store it on'})`);
     }
+    if (options.republishing !== true) this.#remember(record);
     return { stored, hops };
   }
 
@@ -255,6 +286,16 @@ export class MyDhtNode {
       if (best === null || (record.kind === 'mutable' && best.kind === 'mutable' && record.seq > best.seq)) best = record;
     }
     return best;
+  }
+
+  /** Keep the newest version of each record this node put, for republishing; bounded. */
+  #remember(record: DhtRecord): void {
+    const key = Buffer.from(record.key).toString('hex');
+    const held = this.#published.get(key);
+    if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
+    this.#published.delete(key);
+    if (this.#published.size >= MAX_PUBLISHED) this.#published.delete(this.#published.keys().next().value!);
+    this.#published.set(key, record);
   }
 
   get #k(): number {

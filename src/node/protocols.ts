@@ -98,6 +98,8 @@ export interface PeerStoreProtocol {
   /** Records learned from other peers' answers: their addresses, for dialing them later. */
   learn: { command: { records: PeerRecord[] }; reply: void };
   routingTableSize: { command: object; reply: number };
+  /** A contact failed to answer a request: out of the routing table (Kademlia drops unresponsive contacts). */
+  unreachable: { command: { peer: string }; reply: void };
   /** A random id in each non-empty bucket not refreshed for `intervalMs`: the lookups that keep the table fresh. */
   refreshTargets: { command: { intervalMs: number }; reply: Uint8Array[] };
   isBanned: { command: { peer: string }; reply: boolean };

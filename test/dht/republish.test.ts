@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { mutableRecord } from '../../src/dht/records.ts';
+import { NodeIdentity } from '../../src/node/identity.ts';
+import { createTestnet, type Testnet } from '../../src/testnet.ts';
+
+describe('republishing by the originator', function () {
+  this.timeout(30_000);
+  let testnet: Testnet;
+
+  before(async () => {
+    testnet = await createTestnet({ nodes: 10, replication: 3, seed: 17 });
+  });
+
+  after(async () => {
+    await testnet?.stop();
+  });
+
+  it('a record whose holders all left is back on the closest nodes after its originator republishes it', async () => {
+    const [origin, ...others] = testnet.nodes;
+    const author = NodeIdentity.generate();
+    await origin!.put(mutableRecord(author, new TextEncoder().encode('v1'), 1));
+    const latest = mutableRecord(author, new TextEncoder().encode('v2'), 2);
+    await origin!.put(latest);
+    const holds = async (node: (typeof others)[number]): Promise<boolean> =>
+      (await node.local({ type: 'get', key: latest.key } as never)) !== null;
+    const holders: typeof others = [];
+    for (const node of others) if (await holds(node)) holders.push(node);
+    assert.ok(holders.length >= 2, `the record is held by ${holders.length} other nodes`);
+    for (const holder of holders) await holder.stop();
+    const remaining = others.filter((node) => !holders.includes(node));
+    // The survivors notice (their periodic bucket refresh would, within 10 minutes).
+    for (const node of [origin!, ...remaining]) await node.refresh();
+    const reader = remaining[0]!;
+    const originHolds = (await origin!.local({ type: 'get', key: latest.key } as never)) !== null;
+    if (!originHolds) assert.equal(await reader.get(latest.key), null, 'with its holders gone, nobody has it');
+    assert.equal(await origin!.republish(), 1);
+    const got = await reader.get(latest.key);
+    assert.equal(got?.kind === 'mutable' ? got.seq : -1, 2, 'the newest version was republished');
+    let nowHeld = 0;
+    for (const node of remaining) if (await holds(node)) nowHeld++;
+    assert.ok(nowHeld >= 1, 'after the republish, live nodes other than its originator hold it');
+  });
+});
