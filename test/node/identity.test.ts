@@ -32,6 +32,19 @@ describe('node identity', () => {
     await assert.rejects(NodeIdentity.loadOrCreate(dir), { code: 'ERR_KEY_INVALID' });
   });
 
+  it('a signature that verified once still fails for another message or key (the cache keys all three)', () => {
+    const identity = NodeIdentity.generate();
+    const message = new TextEncoder().encode('cached');
+    const signature = identity.sign(message);
+    assert.equal(verifySignature(identity.publicKey, message, signature), true);
+    assert.equal(verifySignature(identity.publicKey, message, signature), true);
+    assert.equal(verifySignature(identity.publicKey, new TextEncoder().encode('cachee'), signature), false);
+    assert.equal(verifySignature(NodeIdentity.generate().publicKey, message, signature), false);
+    const flipped = Uint8Array.from(signature);
+    flipped[0]! ^= 1;
+    assert.equal(verifySignature(identity.publicKey, message, flipped), false);
+  });
+
   it('signatures verify, and wrong key or signature lengths are false, not a throw', () => {
     const identity = NodeIdentity.generate();
     const message = new TextEncoder().encode('hello');
