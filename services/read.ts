@@ -58,6 +58,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
         return undefined;
       }
       case 'api':
+        if (message.type === 'seek') return ports.api.send({ type: 'seek', from: peer, query: message.query, seek: message.seek });
         return ports.api.send({ type: 'reply', from: peer, reply: message as Extract<SessionMessage, { type: 'reply' }> });
       case 'peer-store':
         return ports['peer-store'].send({ type: 'message', from: peer, conn, message });

@@ -38,7 +38,7 @@ const BUILTIN_SERVICES: Record<Exclude<NodeServiceName, 'global'>, ServiceModule
   read: serviceModule(import.meta.url, `../services/read${EXT}`),
   write: serviceModule(import.meta.url, `../services/write${EXT}`),
   'peer-store': serviceModule(import.meta.url, `../services/peer-store${EXT}`),
-  api: serviceModule(import.meta.url, `../services/api${EXT}`),
+  api: serviceModule(import.meta.url, `../services/api/index${EXT}`),
 };
 
 export interface NodeConfig extends NodeTuning {

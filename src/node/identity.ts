@@ -24,6 +24,10 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
+const ED25519_SEED_BYTES = 32;
+/** PKCS#8 (RFC 8410) DER header of an Ed25519 private key: the 32-byte seed follows it. */
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
 /** A node's own key pair and id. The private key never leaves this object. */
 export class NodeIdentity {
   readonly publicKey: Uint8Array;
@@ -40,6 +44,16 @@ export class NodeIdentity {
 
   static generate(): NodeIdentity {
     return new NodeIdentity(generateKeyPairSync('ed25519').privateKey);
+  }
+
+  /**
+   * The identity whose Ed25519 private key is `seed` (32 bytes, RFC 8032's secret key): the same
+   * seed gives the same id, for reproducible tests and simulations. Never for a real node's key
+   * unless the seed is itself secret and random.
+   */
+  static fromSeed(seed: Uint8Array): NodeIdentity {
+    if (seed.length !== ED25519_SEED_BYTES) throw new IdentityError('ERR_KEY_INVALID', `an Ed25519 seed is ${ED25519_SEED_BYTES} bytes, not ${seed.length}`);
+    return new NodeIdentity(createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' }));
   }
 
   /** The PKCS#8 PEM form, as the key file holds it. */

@@ -1,4 +1,5 @@
 import type { PeerRecordFields } from './peer-record.ts';
+import type { SeekRequest } from '../dht/seek.ts';
 
 /**
  * What travels inside an authenticated session: the command union of the node protocol. Each
@@ -16,6 +17,11 @@ export type SessionMessage =
   | { type: 'find-node'; query: number; target: Uint8Array }
   /** Ask for a peer's record by id; answered with `reply` (value: PeerRecordFields or null). */
   | { type: 'find-peer'; query: number; id: Uint8Array }
+  /**
+   * A forwarded query (proxy, async and mixed modes): answered with `reply` (value: SeekAnswer),
+   * to the sender under `query` or to the seek's origin under its own query id.
+   */
+  | { type: 'seek'; query: number; seek: SeekRequest }
   /** The sender's newer record (its addresses changed). */
   | { type: 'record'; record: PeerRecordFields }
   /**
@@ -32,6 +38,7 @@ export type SessionMessageType = SessionMessage['type'];
 export const ROUTES: Record<SessionMessageType, 'global' | 'api' | 'peer-store' | 'proxy'> = {
   global: 'global',
   reply: 'api',
+  seek: 'api',
   alive: 'peer-store',
   'alive-ack': 'peer-store',
   'find-peer': 'peer-store',

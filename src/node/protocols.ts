@@ -149,10 +149,43 @@ export interface ApiProtocol {
   reply: { command: { from: string; reply: Extract<SessionMessage, { type: 'reply' }> }; reply: void };
   /** An iterative Kademlia lookup of the peers closest to `target`. */
   lookup: {
-    command: { target: Uint8Array; count?: number; alpha?: number; hopLimit?: number; timeoutMs?: number };
+    command: { target: Uint8Array; count?: number; alpha?: number; hopLimit?: number; timeoutMs?: number; tag?: string };
     reply: LookupReply;
   };
+  /** From the read service: a forwarded query for this node to work on as a hop. */
+  seek: { command: { from: string; query: number; seek: unknown }; reply: void };
+  /**
+   * A forwarded query from this node (proxy, async and mixed modes): `proxyHops` hops answer the
+   * hop before them, the rest answer this node. `origin` is this node's record, where they answer.
+   */
+  find: {
+    command: {
+      target: Uint8Array;
+      want: 'value' | 'nodes';
+      origin: PeerRecord;
+      proxyHops: number;
+      hopLimit?: number;
+      fanout?: number;
+      timeoutMs?: number;
+      tag?: string;
+    };
+    reply: FindReply;
+  };
   pending: { command: object; reply: number };
+  /** Forwarded queries this node worked on as a hop, answered empty as duplicates (seen by another path), and refused. */
+  seekStats: { command: object; reply: { worked: number; duplicates: number; refused: number } };
+}
+
+export interface FindReply {
+  /** The records found under the target, as answered: the caller checks them. */
+  values: unknown[];
+  /** The peers closest to the target among those that answered and those they named, closest first. */
+  closest: PeerRecord[];
+  /** The deepest hop that answered. */
+  hops: number;
+  answers: number;
+  /** Whether every branch of the query answered before the deadline. */
+  complete: boolean;
 }
 
 /** The application's global service: a command from this node, or from a peer. */

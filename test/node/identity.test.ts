@@ -27,6 +27,17 @@ describe('node identity', () => {
     assert.equal(statSync(join(dir, KEY_FILE)).mode & 0o777, 0o600);
   });
 
+  it('a seed gives the same identity every time, and signs like a generated one', () => {
+    const seed = new Uint8Array(32).fill(7);
+    const a = NodeIdentity.fromSeed(seed);
+    const b = NodeIdentity.fromSeed(seed);
+    assert.equal(a.idHex, b.idHex);
+    assert.notEqual(NodeIdentity.fromSeed(new Uint8Array(32).fill(8)).idHex, a.idHex);
+    const message = new TextEncoder().encode('hello');
+    assert.ok(verifySignature(a.publicKey, message, b.sign(message)));
+    assert.throws(() => NodeIdentity.fromSeed(new Uint8Array(31)), { code: 'ERR_KEY_INVALID' });
+  });
+
   it('a garbage key file is ERR_KEY_INVALID', async () => {
     writeFileSync(join(dir, KEY_FILE), 'not a key', { mode: 0o600 });
     await assert.rejects(NodeIdentity.loadOrCreate(dir), { code: 'ERR_KEY_INVALID' });

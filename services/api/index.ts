@@ -1,0 +1,172 @@
+import { codeOf, messageOf, MyDhtError } from '../../src/runtime/errors.ts';
+import { defineService } from '../../src/runtime/service.ts';
+import type { SessionMessage } from '../../src/node/messages.ts';
+import { PeerRecord } from '../../src/node/peer-record.ts';
+import { DEFAULT_ALPHA, DEFAULT_HOP_LIMIT, lookup, type LookupPeer } from '../../src/dht/lookup.ts';
+import { DEFAULT_K } from '../../src/dht/routing-table.ts';
+import { MAX_SEEK_HOPS } from '../../src/dht/seek.ts';
+import { detached } from '../../src/runtime/mailbox.ts';
+import type { NodeProtocols, QueryResult } from '../../src/node/protocols.ts';
+import { QueryTable } from './query-table.ts';
+import { Seeker } from './seek.ts';
+
+export interface ApiConfig {
+  /** This node's id (hex), the `from` of local results. */
+  self: string;
+  /** Deadline of a query that names none, ms. */
+  defaultTimeoutMs?: number;
+  /** Queries in flight at most; past it a query fails with ERR_TOO_MANY_QUERIES. */
+  maxPending?: number;
+  /** Kademlia's k: peers per answer (default 20). */
+  k?: number;
+}
+
+const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_PENDING = 10_000;
+/** Each step of a lookup (connect, then ask) must answer within this long, ms. */
+const STEP_TIMEOUT_MS = 5_000;
+
+/**
+ * Queries to peers: each gets an id, a deadline, a count of replies it waits for (MyDHT's
+ * "expect N"), and can be cancelled by tag. Replies arrive through the read service and are
+ * matched by id; a reply to a query that finished or never was is dropped. Lookups run here:
+ * iterative ones, and forwarded ones (seeks) both as their origin and as a hop.
+ */
+export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
+  const write = ctx.service<NodeProtocols['write']>('write');
+  const global = ctx.service<NodeProtocols['global']>('global');
+  const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
+  const peerStore = ctx.service<NodeProtocols['peer-store']>('peer-store');
+  const defaultTimeout = ctx.config.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const k = ctx.config.k ?? DEFAULT_K;
+  const table = new QueryTable(ctx.config.maxPending ?? DEFAULT_MAX_PENDING);
+  const self = Buffer.from(ctx.config.self, 'hex');
+  /** Iterative lookups in flight, by the tag they can be cancelled by. */
+  const lookups = new Map<string, AbortController>();
+
+  /** A session with a peer, opened by dialing its first address if there is none. */
+  const connect = async (peer: PeerRecord, timeout = STEP_TIMEOUT_MS): Promise<void> => {
+    const address = peer.addresses[0];
+    if (address === undefined) throw Object.assign(new Error(`peer ${peer.idHex} has no address`), { code: 'ERR_NO_ADDRESS' });
+    try {
+      await mainLoop.call({ type: 'connect', peer: peer.idHex, address }, { timeout });
+    } catch (err) {
+      detached(peerStore.send({ type: 'unreachable', peer: peer.idHex }));
+      throw err;
+    }
+  };
+
+  const seeker = new Seeker({
+    table,
+    self,
+    selfHex: ctx.config.self,
+    k,
+    connect: (peer) => connect(peer),
+    // A call, not a send: the seek must learn at once that a peer cannot be reached.
+    send: (peer, message) => write.call({ type: 'send', peer, message }),
+    closest: (target, count) => peerStore.call({ type: 'closest', target, count }),
+    localValue: (key) => global.call({ type: 'local', command: { type: 'get', key } as { type: string } }),
+    learn: (records) => detached(peerStore.send({ type: 'learn', records })),
+    log: ctx.log,
+  });
+
+  const runQuery = async ({ peers, request, local, expect, timeoutMs, tag }: NodeProtocols['api']['query']['command']): Promise<QueryResult> => {
+    const result: QueryResult = { results: [], complete: false };
+    const { id, done } = table.open({
+      timeoutMs: timeoutMs ?? defaultTimeout,
+      tag,
+      take: (entry) => {
+        result.results.push(entry);
+        return result.results.length >= expect;
+      },
+    });
+    if (expect <= 0) table.end(id);
+    const message = { ...request, query: id } as SessionMessage;
+    for (const peer of peers) {
+      // A call, not a send: a query must learn at once that a peer cannot be reached.
+      write.call({ type: 'send', peer, message }).catch((err: unknown) => table.reply(id, { from: peer, ok: false, code: codeOf(err), error: messageOf(err) }));
+    }
+    if (local === true && request.type === 'global') {
+      global.call({ type: 'local', command: request.command }).then(
+        (value) => table.reply(id, { from: ctx.config.self, ok: true, value }),
+        (err: unknown) => table.reply(id, { from: ctx.config.self, ok: false, code: codeOf(err), error: messageOf(err) }),
+      );
+    }
+    result.complete = (await done) || expect <= 0;
+    return result;
+  };
+
+  return {
+    // Queries wait on the network: many run at once, or a reply could never get in.
+    concurrency: 100_000,
+    handlers: {
+      query: (command) => runQuery(command),
+      lookup: async ({ target, count, alpha, hopLimit, timeoutMs, tag }) => {
+        const wanted = count ?? k;
+        const abort = new AbortController();
+        if (tag !== undefined) lookups.set(tag, abort);
+        const step = timeoutMs ?? STEP_TIMEOUT_MS;
+        const toPeer = (record: PeerRecord): LookupPeer & { record: PeerRecord } => ({ id: record.id, idHex: record.idHex, record });
+        const seeds = await peerStore.call({ type: 'closest', target, count: wanted });
+        const result = await lookup({
+          target,
+          self,
+          signal: abort.signal,
+          count: wanted,
+          ...(alpha === undefined ? {} : { alpha }),
+          ...(hopLimit === undefined ? {} : { hopLimit }),
+          seeds: seeds.map(toPeer),
+          ask: async (peer) => {
+            await connect(peer.record, step);
+            const answer = await runQuery({ peers: [peer.idHex], request: { type: 'find-node', target }, expect: 1, timeoutMs: step });
+            const reply = answer.results[0];
+            if (reply?.ok !== true || !Array.isArray(reply.value)) throw new Error(reply?.error ?? 'no answer');
+            // Every record is checked: a peer cannot make us dial an id under someone else's key.
+            const records = (reply.value as unknown[]).slice(0, wanted).flatMap((fields) => {
+              try {
+                return [PeerRecord.verify(fields)];
+              } catch {
+                return [];
+              }
+            });
+            detached(peerStore.send({ type: 'learn', records }));
+            return records.map(toPeer);
+          },
+        }).finally(() => {
+          if (tag !== undefined && lookups.get(tag) === abort) lookups.delete(tag);
+        });
+        return { closest: result.closest.map((peer) => peer.record), hops: result.hops, queried: result.queried, failed: result.failed };
+      },
+      find: ({ target, want, origin, proxyHops, hopLimit, fanout, timeoutMs, tag }) =>
+        seeker.originate({
+          target,
+          want,
+          origin,
+          hopLimit: Math.min(hopLimit ?? DEFAULT_HOP_LIMIT, MAX_SEEK_HOPS),
+          proxyHops,
+          fanout: fanout ?? DEFAULT_ALPHA,
+          timeoutMs: timeoutMs ?? defaultTimeout,
+          tag,
+        }),
+      seek: ({ from, query, seek }) => {
+        // Worked on in the background: a hop may wait on its own forwards for seconds.
+        void seeker.hop(from, query, seek);
+      },
+      reply: ({ from, reply }) => {
+        const entry: QueryResult['results'][number] = { from, ok: reply.ok };
+        if (reply.value !== undefined) entry.value = reply.value;
+        if (reply.code !== undefined) entry.code = reply.code;
+        if (reply.error !== undefined) entry.error = reply.error;
+        table.reply(reply.query, entry);
+      },
+      cancel: ({ tag }) => {
+        const lookup = lookups.get(tag);
+        lookup?.abort(new MyDhtError('ERR_ABORTED', 'the lookup was cancelled'));
+        return table.cancel(tag) + (lookup === undefined ? 0 : 1);
+      },
+      pending: () => table.size,
+      seekStats: () => ({ ...seeker.stats }),
+    },
+    stop: () => table.endAll(),
+  };
+});

@@ -1,0 +1,244 @@
+import { codeOf, messageOf, MyDhtError } from '../../src/runtime/errors.ts';
+import type { Logger } from '../../src/runtime/logger.ts';
+import type { SessionMessage } from '../../src/node/messages.ts';
+import { PeerRecord } from '../../src/node/peer-record.ts';
+import { validateRecord } from '../../src/dht/records.ts';
+import { checkSeekAnswer, checkSeekRequest, deeper, type SeekAnswer, type SeekRequest } from '../../src/dht/seek.ts';
+import { compareDistance } from '../../src/dht/xor.ts';
+import type { QueryEntry, QueryTable } from './query-table.ts';
+
+/** What a seek needs from the node's other services. */
+export interface SeekPorts {
+  table: QueryTable;
+  self: Uint8Array;
+  selfHex: string;
+  k: number;
+  /** Open (or reuse) a session with a peer. */
+  connect: (record: PeerRecord) => Promise<void>;
+  send: (peer: string, message: SessionMessage) => Promise<void>;
+  /** The routing table's contacts closest to a target. */
+  closest: (target: Uint8Array, count: number) => Promise<PeerRecord[]>;
+  /** The record this node holds under a key, or null. */
+  localValue: (key: Uint8Array) => Promise<unknown>;
+  learn: (records: PeerRecord[]) => void;
+  log: Logger;
+}
+
+export interface SeekResult {
+  /** Every record found under the target, unchecked beyond the first immutable one (the node checks them). */
+  values: unknown[];
+  /** The peers closest to the target among those that answered and those they named, closest first. */
+  closest: PeerRecord[];
+  hops: number;
+  /** Answers received. */
+  answers: number;
+  /** Whether every branch answered before the deadline. */
+  complete: boolean;
+}
+
+/** Seeks this node has seen, by origin and query: a seek that comes back another way is answered empty (request-id de-duplication). */
+const SEEN_MAX = 10_000;
+/** Outstanding answers an origin waits for at most: a lying hop can only make it wait for its deadline. */
+const MAX_OUTSTANDING = 4_096;
+/** Seeks this node works on at once as a hop; past it, a seek is refused with ERR_BUSY. */
+const MAX_ACTIVE_HOPS = 1_024;
+
+/**
+ * MyDHT's forwarded queries: the origin's side (`originate`) and every hop's (`hop`). A hop
+ * looks in its own store, forwards to the peers it knows that are closer to the target than
+ * itself and not on the seek's path, and answers either the previous hop (proxied, after its
+ * proxied forwards answered) or the origin (async). Every answer says how many async branches
+ * were started below it, so the origin knows how many answers to wait for.
+ */
+export class Seeker {
+  readonly #ports: SeekPorts;
+  readonly #seen = new Set<string>();
+  #active = 0;
+  /** Seeks worked on as a hop, answered empty as duplicates, and refused. */
+  readonly stats = { worked: 0, duplicates: 0, refused: 0 };
+
+  constructor(ports: SeekPorts) {
+    this.#ports = ports;
+  }
+
+  async originate(options: {
+    target: Uint8Array;
+    want: 'value' | 'nodes';
+    origin: PeerRecord;
+    hopLimit: number;
+    proxyHops: number;
+    fanout: number;
+    timeoutMs: number;
+    tag?: string | undefined;
+  }): Promise<SeekResult> {
+    const { table, k } = this.#ports;
+    const seeds = (await this.#ports.closest(options.target, options.fanout)).filter((peer) => peer.idHex !== this.#ports.selfHex);
+    const values: unknown[] = [];
+    const named = new Map<string, PeerRecord>();
+    const answered = new Set<string>();
+    let outstanding = seeds.length;
+    let hops = 0;
+    let answers = 0;
+    const take = (entry: QueryEntry): boolean => {
+      answers++;
+      outstanding--;
+      if (entry.ok) {
+        const answer = checkSeekAnswer(entry.value, k);
+        if (answer !== null) {
+          answered.add(entry.from);
+          hops = Math.max(hops, answer.hops);
+          outstanding = Math.min(MAX_OUTSTANDING, outstanding + answer.branches);
+          for (const peer of this.#verified(answer.peers)) named.set(peer.idHex, peer);
+          if (answer.value !== null) {
+            values.push(answer.value);
+            if (isImmutableFor(answer.value, options.target)) return true;
+          }
+        }
+      }
+      return outstanding <= 0;
+    };
+    const { id, done } = table.open({ timeoutMs: options.timeoutMs, tag: options.tag, take });
+    for (const seed of seeds) named.set(seed.idHex, seed);
+    const request: SeekRequest = {
+      target: options.target,
+      want: options.want,
+      depth: 1,
+      hopLimit: options.hopLimit,
+      proxyHops: options.proxyHops,
+      fanout: options.fanout,
+      history: [this.#ports.self],
+      origin: options.origin.toFields(),
+      originQuery: id,
+      timeoutMs: options.timeoutMs,
+    };
+    if (seeds.length === 0) table.end(id);
+    for (const seed of seeds) {
+      this.#forward(seed, id, request).catch((err: unknown) => table.reply(id, { from: seed.idHex, ok: false, code: codeOf(err), error: messageOf(err) }));
+    }
+    const complete = await done;
+    const closest = [...named.values()].sort((a, b) => compareDistance(options.target, a.id, b.id)).slice(0, k);
+    this.#ports.learn(closest);
+    return { values, closest, hops, answers, complete: complete || outstanding <= 0 };
+  }
+
+  /** A seek from `from`, which waits for an answer to its query `query` (if this hop is proxied). */
+  async hop(from: string, query: number, input: unknown): Promise<void> {
+    let request: SeekRequest;
+    let origin: PeerRecord;
+    try {
+      if (this.#active >= MAX_ACTIVE_HOPS) throw new MyDhtError('ERR_BUSY', `${MAX_ACTIVE_HOPS} seeks already in progress here`);
+      request = checkSeekRequest(input);
+      origin = PeerRecord.verify(request.origin);
+    } catch (err) {
+      this.stats.refused++;
+      this.#ports.log.debug({ peer: from, err }, 'refused a seek');
+      return this.#ports.send(from, { type: 'reply', query, ok: false, code: codeOf(err), error: messageOf(err) }).catch(() => {});
+    }
+    const answer: SeekAnswer = { value: null, peers: [], hops: request.depth, branches: 0 };
+    const seen = `${origin.idHex}:${request.originQuery}`;
+    if (this.#seen.has(seen)) {
+      this.stats.duplicates++;
+    } else {
+      this.#remember(seen);
+      this.stats.worked++;
+      this.#active++;
+      try {
+        await this.#work(request, from, answer);
+      } finally {
+        this.#active--;
+      }
+    }
+    // Proxied hops answer the hop before them; the ones past them answer the origin.
+    try {
+      if (request.depth <= request.proxyHops || origin.idHex === from) {
+        await this.#ports.send(from, { type: 'reply', query, ok: true, value: answer });
+      } else {
+        await this.#ports.connect(origin);
+        await this.#ports.send(origin.idHex, { type: 'reply', query: request.originQuery, ok: true, value: answer });
+      }
+    } catch (err) {
+      this.#ports.log.debug({ peer: from, err }, 'could not answer a seek');
+    }
+  }
+
+  /** Look here, then forward: into `answer`. */
+  async #work(request: SeekRequest, from: string, answer: SeekAnswer): Promise<void> {
+    const { self, k } = this.#ports;
+    const { target } = request;
+    if (request.want === 'value') {
+      answer.value = (await this.#ports.localValue(target).catch(() => null)) ?? null;
+    }
+    const onPath = new Set([...request.history.map((id) => Buffer.from(id).toString('hex')), from, this.#ports.selfHex]);
+    const contacts = (await this.#ports.closest(target, k + onPath.size)).filter((peer) => !onPath.has(peer.idHex));
+    answer.peers = contacts.slice(0, k).map((peer) => peer.toFields());
+    if (answer.value !== null || request.depth >= request.hopLimit) return;
+    // Greedy toward the target: only peers closer than this hop, so a seek never goes back out.
+    const next = contacts.filter((peer) => compareDistance(target, peer.id, self) < 0).slice(0, request.fanout);
+    const child = deeper(request, self);
+    if (child.depth > request.proxyHops) {
+      // Async forwards answer the origin: count those that left, and do not wait.
+      const sent = await Promise.all(next.map((peer) => this.#forward(peer, 0, child).then(() => 1, () => 0)));
+      answer.branches += sent.reduce<number>((sum, n) => sum + n, 0);
+      return;
+    }
+    const answers = await Promise.all(next.map((peer) => this.#ask(peer, child)));
+    const peers = new Map(contacts.slice(0, k).map((peer) => [peer.idHex, peer]));
+    for (const forwarded of answers) {
+      if (forwarded === null) continue;
+      answer.hops = Math.max(answer.hops, forwarded.hops);
+      answer.branches += forwarded.branches;
+      if (answer.value === null && forwarded.value !== null) answer.value = forwarded.value;
+      for (const peer of this.#verified(forwarded.peers)) if (!onPath.has(peer.idHex)) peers.set(peer.idHex, peer);
+    }
+    answer.peers = [...peers.values()]
+      .sort((a, b) => compareDistance(target, a.id, b.id))
+      .slice(0, k)
+      .map((peer) => peer.toFields());
+  }
+
+  /** Forward to a proxied hop and wait for its answer (null if none came in time). */
+  async #ask(peer: PeerRecord, request: SeekRequest): Promise<SeekAnswer | null> {
+    let answer: SeekAnswer | null = null;
+    const { id, done } = this.#ports.table.open({
+      timeoutMs: request.timeoutMs,
+      take: (entry) => {
+        if (entry.ok) answer = checkSeekAnswer(entry.value, this.#ports.k);
+        return true;
+      },
+    });
+    this.#forward(peer, id, request).catch(() => this.#ports.table.end(id));
+    await done;
+    return answer;
+  }
+
+  async #forward(peer: PeerRecord, query: number, request: SeekRequest): Promise<void> {
+    await this.#ports.connect(peer);
+    await this.#ports.send(peer.idHex, { type: 'seek', query, seek: request });
+  }
+
+  #verified(fields: readonly unknown[]): PeerRecord[] {
+    return fields.flatMap((field) => {
+      try {
+        const record = PeerRecord.verify(field);
+        return record.idHex === this.#ports.selfHex ? [] : [record];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  #remember(seen: string): void {
+    if (this.#seen.size >= SEEN_MAX) this.#seen.delete(this.#seen.values().next().value!);
+    this.#seen.add(seen);
+  }
+}
+
+/** A valid immutable record under `key`: nothing better can exist, so a seek for it can stop. */
+function isImmutableFor(value: unknown, key: Uint8Array): boolean {
+  try {
+    const record = validateRecord(value);
+    return record.kind === 'immutable' && Buffer.compare(record.key, key) === 0;
+  } catch {
+    return false;
+  }
+}
