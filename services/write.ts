@@ -71,6 +71,7 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
       },
       send: ({ peer, message }) => {
         let conn = routes.get(peer);
+        let relay: string | undefined;
         if (conn === undefined) {
           // No session with the peer: go through the one known to relay to it, if any.
           const via = proxies.get(peer);
@@ -80,6 +81,7 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
           }
           conn = viaConn;
           message = { type: 'relay', to: peer, message };
+          relay = via;
         }
         const writer = writers.get(conn);
         if (writer === undefined) throw new MyDhtError('ERR_NO_ROUTE', `no session with peer ${peer}`);
@@ -91,7 +93,9 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
           writer.buffered.push(message as SessionMessage);
           return undefined;
         }
-        return out(conn, wire.encode(message, writer.cipher));
+        // Direct sends, the hot path, get no extra promise: theirs resolves to undefined already.
+        const sent = out(conn, wire.encode(message, writer.cipher)) as Promise<undefined>;
+        return relay === undefined ? sent : sent.then(() => relay);
       },
       route: ({ peer, via }) => {
         if (peer === via) return;

@@ -69,7 +69,10 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     SpawnerKind
   >;
   const { dataDir, identity: _identity, transports, spawners: _spawners, global, listen, bootstrap, ...tuning } = config;
-  const kvConfig = dataDir === undefined ? { store: 'memory' } : { store: 'lmdb', dataDir };
+  const kvConfig = {
+    ...(dataDir === undefined ? { store: 'memory' } : { store: 'lmdb', dataDir }),
+    ...(tuning.maxValueBytes === undefined ? {} : { maxValueBytes: tuning.maxValueBytes }),
+  };
   return new MyDhtNode({
     ...tuning,
     ...(global === undefined && tuning.globalConfig === undefined ? { globalConfig: kvConfig } : {}),

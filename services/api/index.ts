@@ -5,6 +5,7 @@ import { PeerRecord } from '../../src/node/peer-record.ts';
 import { DEFAULT_ALPHA, DEFAULT_HOP_LIMIT, lookup, type LookupPeer } from '../../src/dht/lookup.ts';
 import { DEFAULT_K } from '../../src/dht/routing-table.ts';
 import { MAX_SEEK_HOPS } from '../../src/dht/seek.ts';
+import { DEFAULT_RECORD_LIMITS } from '../../src/dht/records.ts';
 import { detached } from '../../src/runtime/mailbox.ts';
 import type { NodeProtocols, QueryResult } from '../../src/node/protocols.ts';
 import { QueryTable } from './query-table.ts';
@@ -19,6 +20,8 @@ export interface ApiConfig {
   maxPending?: number;
   /** Kademlia's k: peers per answer (default 20). */
   k?: number;
+  /** Largest record value a hop passes on, bytes (default 64 KiB). */
+  maxValueBytes?: number;
 }
 
 const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
@@ -61,9 +64,10 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     self,
     selfHex: ctx.config.self,
     k,
+    limits: { ...DEFAULT_RECORD_LIMITS, ...(ctx.config.maxValueBytes === undefined ? {} : { maxValueBytes: ctx.config.maxValueBytes }) },
     connect: (peer) => connect(peer),
     // A call, not a send: the seek must learn at once that a peer cannot be reached.
-    send: (peer, message) => write.call({ type: 'send', peer, message }),
+    send: async (peer, message) => void (await write.call({ type: 'send', peer, message })),
     closest: (target, count) => peerStore.call({ type: 'closest', target, count }),
     localValue: (key) => global.call({ type: 'local', command: { type: 'get', key } as { type: string } }),
     learn: (records) => detached(peerStore.send({ type: 'learn', records })),
@@ -72,9 +76,12 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
 
   const runQuery = async ({ peers, request, local, expect, timeoutMs, tag }: NodeProtocols['api']['query']['command']): Promise<QueryResult> => {
     const result: QueryResult = { results: [], complete: false };
+    // The peers asked may answer, and so may a relay a message went through (to say it could not pass it on).
+    const repliers = new Set(local === true ? [...peers, ctx.config.self] : peers);
     const { id, done } = table.open({
       timeoutMs: timeoutMs ?? defaultTimeout,
       tag,
+      from: repliers,
       take: (entry) => {
         result.results.push(entry);
         return result.results.length >= expect;
@@ -84,7 +91,10 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     const message = { ...request, query: id } as SessionMessage;
     for (const peer of peers) {
       // A call, not a send: a query must learn at once that a peer cannot be reached.
-      write.call({ type: 'send', peer, message }).catch((err: unknown) => table.reply(id, { from: peer, ok: false, code: codeOf(err), error: messageOf(err) }));
+      write.call({ type: 'send', peer, message }).then(
+        (relay) => void (relay !== undefined && repliers.add(relay)),
+        (err: unknown) => table.reply(id, { from: peer, ok: false, code: codeOf(err), error: messageOf(err) }),
+      );
     }
     if (local === true && request.type === 'global') {
       global.call({ type: 'local', command: request.command }).then(

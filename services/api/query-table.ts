@@ -5,6 +5,7 @@ export type QueryEntry = QueryResult['results'][number];
 
 interface Open {
   tag: string | undefined;
+  from: ReadonlySet<string> | undefined;
   take: (entry: QueryEntry) => void;
   finish: () => void;
 }
@@ -32,7 +33,13 @@ export class QueryTable {
    * promise resolves when it is, or at the deadline, or when it is cancelled, with
    * whether it completed.
    */
-  open(options: { timeoutMs: number; tag?: string | undefined; take: (entry: QueryEntry) => boolean }): { id: number; done: Promise<boolean> } {
+  open(options: {
+    timeoutMs: number;
+    tag?: string | undefined;
+    /** The peers asked: a reply from anyone else is dropped, so no peer can end another's query. Default: anyone. */
+    from?: ReadonlySet<string>;
+    take: (entry: QueryEntry) => boolean;
+  }): { id: number; done: Promise<boolean> } {
     if (this.#open.size >= this.#max) throw new MyDhtError('ERR_TOO_MANY_QUERIES', `${this.#max} queries already in flight`);
     const id = this.#next++;
     let resolveDone!: (complete: boolean) => void;
@@ -46,6 +53,7 @@ export class QueryTable {
     const timer = setTimeout(() => end(false), options.timeoutMs);
     const entry: Open = {
       tag: options.tag,
+      from: options.from,
       take: (reply) => {
         if (options.take(reply)) end(true);
       },
@@ -57,7 +65,8 @@ export class QueryTable {
 
   /** A reply arrived for query `id`. */
   reply(id: number, entry: QueryEntry): void {
-    this.#open.get(id)?.take(entry);
+    const open = this.#open.get(id);
+    if (open !== undefined && (open.from === undefined || open.from.has(entry.from))) open.take(entry);
   }
 
   /** End a query early with what it has (false if it had ended already). */

@@ -2,7 +2,7 @@ import { codeOf, messageOf, MyDhtError } from '../../src/runtime/errors.ts';
 import type { Logger } from '../../src/runtime/logger.ts';
 import type { SessionMessage } from '../../src/node/messages.ts';
 import { PeerRecord } from '../../src/node/peer-record.ts';
-import { validateRecord } from '../../src/dht/records.ts';
+import { validateRecord, type RecordLimits } from '../../src/dht/records.ts';
 import { checkSeekAnswer, checkSeekRequest, deeper, type SeekAnswer, type SeekRequest } from '../../src/dht/seek.ts';
 import { compareDistance } from '../../src/dht/xor.ts';
 import type { QueryEntry, QueryTable } from './query-table.ts';
@@ -13,6 +13,8 @@ export interface SeekPorts {
   self: Uint8Array;
   selfHex: string;
   k: number;
+  /** What a record passed on must fit in. */
+  limits: RecordLimits;
   /** Open (or reuse) a session with a peer. */
   connect: (record: PeerRecord) => Promise<void>;
   send: (peer: string, message: SessionMessage) => Promise<void>;
@@ -79,7 +81,10 @@ export class Seeker {
     let outstanding = seeds.length;
     let hops = 0;
     let answers = 0;
+    const asked = new Set(seeds.map((seed) => seed.idHex));
     const take = (entry: QueryEntry): boolean => {
+      // Any hop may answer an async seek, but only with an answer: a failure counts only from a peer this node asked.
+      if (!entry.ok && !asked.has(entry.from)) return false;
       answers++;
       outstanding--;
       if (entry.ok) {
@@ -89,7 +94,7 @@ export class Seeker {
           hops = Math.max(hops, answer.hops);
           outstanding = Math.min(MAX_OUTSTANDING, outstanding + answer.branches);
           for (const peer of this.#verified(answer.peers)) named.set(peer.idHex, peer);
-          if (answer.value !== null) {
+          if (this.#passable(answer.value, options.target)) {
             values.push(answer.value);
             if (isImmutableFor(answer.value, options.target)) return true;
           }
@@ -166,7 +171,8 @@ export class Seeker {
     const { self, k } = this.#ports;
     const { target } = request;
     if (request.want === 'value') {
-      answer.value = (await this.#ports.localValue(target).catch(() => null)) ?? null;
+      const held = await this.#ports.localValue(target).catch(() => null);
+      if (this.#passable(held, target)) answer.value = held;
     }
     const onPath = new Set([...request.history.map((id) => Buffer.from(id).toString('hex')), from, this.#ports.selfHex]);
     const contacts = (await this.#ports.closest(target, k + onPath.size)).filter((peer) => !onPath.has(peer.idHex));
@@ -187,7 +193,7 @@ export class Seeker {
       if (forwarded === null) continue;
       answer.hops = Math.max(answer.hops, forwarded.hops);
       answer.branches += forwarded.branches;
-      if (answer.value === null && forwarded.value !== null) answer.value = forwarded.value;
+      if (this.#passable(forwarded.value, target) && (answer.value === null || newer(forwarded.value, answer.value))) answer.value = forwarded.value;
       for (const peer of this.#verified(forwarded.peers)) if (!onPath.has(peer.idHex)) peers.set(peer.idHex, peer);
     }
     answer.peers = [...peers.values()]
@@ -201,6 +207,7 @@ export class Seeker {
     let answer: SeekAnswer | null = null;
     const { id, done } = this.#ports.table.open({
       timeoutMs: request.timeoutMs,
+      from: new Set([peer.idHex]),
       take: (entry) => {
         if (entry.ok) answer = checkSeekAnswer(entry.value, this.#ports.k);
         return true;
@@ -227,10 +234,31 @@ export class Seeker {
     });
   }
 
+  /**
+   * May a hop pass this value on as the record under `key`? Not if it fails the checks every node
+   * can make (shape, size, key, signature): a hop forwards no forged record. A plain record's
+   * namespace rules are the asker's to apply, so those pass.
+   */
+  #passable(value: unknown, key: Uint8Array): boolean {
+    if (value === null || value === undefined) return false;
+    try {
+      return Buffer.compare(validateRecord(value, this.#ports.limits).key, key) === 0;
+    } catch (err) {
+      return codeOf(err) === 'ERR_RECORD_NAMESPACE' && Buffer.compare((value as { key: Uint8Array }).key, key) === 0;
+    }
+  }
+
   #remember(seen: string): void {
     if (this.#seen.size >= SEEN_MAX) this.#seen.delete(this.#seen.values().next().value!);
     this.#seen.add(seen);
   }
+}
+
+/** Is `a` a later version than `b` (both passable): a mutable record with a higher seq? */
+function newer(a: unknown, b: unknown): boolean {
+  const x = a as { kind?: unknown; seq?: unknown };
+  const y = b as { kind?: unknown; seq?: unknown };
+  return x.kind === 'mutable' && y.kind === 'mutable' && (x.seq as number) > (y.seq as number);
 }
 
 /** A valid immutable record under `key`: nothing better can exist, so a seek for it can stop. */

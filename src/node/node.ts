@@ -7,7 +7,7 @@ import type { Transport } from '../net/transport.ts';
 import { NodeIdentity } from './identity.ts';
 import { PeerRecord } from './peer-record.ts';
 import type { ConnectedPeer, FindReply, KnownPeer, LookupReply, MainLoopStatus, NodeProtocols, QueryRequest, QueryResult } from './protocols.ts';
-import { validateRecord, type DhtRecord } from '../dht/records.ts';
+import { DEFAULT_RECORD_LIMITS, validateRecord, type DhtRecord, type RecordLimits } from '../dht/records.ts';
 import { DEFAULT_K } from '../dht/routing-table.ts';
 import { compareDistance } from '../dht/xor.ts';
 import { parseQueryMode, proxyHopsOf, type QueryMode } from '../dht/seek.ts';
@@ -62,6 +62,8 @@ export interface NodeTuning {
   refreshIntervalMs?: number;
   /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */
   republishIntervalMs?: number;
+  /** Largest record value this node stores, passes on as a hop, or takes from a get, bytes (default 64 KiB). */
+  maxValueBytes?: number;
   /** How lookups, gets and puts query the network unless a call says otherwise (default iterative). */
   queryMode?: QueryMode | string;
   log?: Logger;
@@ -150,7 +152,11 @@ export class MyDhtNode {
         ...(parts.targetPeers === undefined ? {} : { targetPeers: parts.targetPeers }),
         ...(parts.replication === undefined ? {} : { k: parts.replication }),
       }),
-      spec('api', { self: this.id, ...(parts.replication === undefined ? {} : { k: parts.replication }) }),
+      spec('api', {
+        self: this.id,
+        ...(parts.replication === undefined ? {} : { k: parts.replication }),
+        ...(parts.maxValueBytes === undefined ? {} : { maxValueBytes: parts.maxValueBytes }),
+      }),
       spec('global', parts.globalConfig ?? null),
     ]);
     for (const address of parts.listen) await this.#service('main-loop').call({ type: 'listen', address });
@@ -376,7 +382,7 @@ export class MyDhtNode {
     } else if (own === null || own === undefined || (own as DhtRecord).kind === 'mutable') {
       candidates.push(...(await this.#cancellable(options.signal, (tag) => this.#find(key, 'value', mode, options, tag))).values);
     }
-    return bestRecord(key, candidates);
+    return bestRecord(key, candidates, { ...DEFAULT_RECORD_LIMITS, maxValueBytes: this.#parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes });
   }
 
   /** Keep the newest version of each record this node put, for republishing; bounded. */
@@ -433,13 +439,13 @@ export class MyDhtNode {
  * The best valid record under `key` among answers: the highest seq of a mutable record, else the
  * first valid one. Each is checked here too: an answer is only as good as its signature and key.
  */
-function bestRecord(key: Uint8Array, candidates: readonly unknown[]): DhtRecord | null {
+function bestRecord(key: Uint8Array, candidates: readonly unknown[], limits: RecordLimits): DhtRecord | null {
   let best: DhtRecord | null = null;
   for (const candidate of candidates) {
     if (candidate === null || candidate === undefined) continue;
     let record: DhtRecord;
     try {
-      record = validateRecord(candidate, { maxValueBytes: Number.MAX_SAFE_INTEGER, maxSaltBytes: 64 });
+      record = validateRecord(candidate, limits);
     } catch {
       continue;
     }

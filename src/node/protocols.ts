@@ -68,9 +68,9 @@ export interface WriteProtocol {
   session: { command: { conn: string; peer: string; sendKey: Uint8Array; primary: boolean }; reply: void };
   /**
    * Seal and send a message to a peer over its session; without one, through the peer known to
-   * relay to it (proxying); ERR_NO_ROUTE when neither exists.
+   * relay to it (proxying), and then reply with that peer's id; ERR_NO_ROUTE when neither exists.
    */
-  send: { command: { peer: string; message: SessionMessage }; reply: void };
+  send: { command: { peer: string; message: SessionMessage }; reply: string | undefined };
   /** `via` (a peer with a session) can relay to `peer`: used when there is no direct session. */
   route: { command: { peer: string; via: string }; reply: void };
   close: { command: { conn: string }; reply: void };

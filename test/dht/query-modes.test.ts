@@ -1,57 +1,24 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createNode } from '../../src/assemble.ts';
 import { immutableRecord, type DhtRecord } from '../../src/dht/records.ts';
 import { proxyHopsOf, parseQueryMode } from '../../src/dht/seek.ts';
-import { compareDistance } from '../../src/dht/xor.ts';
-import { NodeIdentity } from '../../src/node/identity.ts';
 import type { MyDhtNode } from '../../src/node/node.ts';
 import type { NodeProtocols } from '../../src/node/protocols.ts';
-import { MemoryNetwork } from '../../transports/memory.ts';
+import { chain, graph, holdLocally, seededIdentities, stopAll } from '../helpers/graphs.ts';
 
 const SEED = Number(process.env.QUERY_MODES_SEED ?? 4242);
 const MODES = ['iterative', 'proxy', 'async', 'mixed:1'] as const;
 
-/** The same identities for the same seed: graphs and their distances reproduce. */
-function identities(count: number, salt: string): NodeIdentity[] {
-  return Array.from({ length: count }, (_, i) => NodeIdentity.fromSeed(createHash('sha256').update(`${SEED}/${salt}/${i}`).digest()));
+function identities(count: number, salt: string) {
+  return seededIdentities(count, SEED, salt);
 }
 
-/**
- * Nodes on the in-memory transport that know only the peers `edges` connects them to: no
- * bootstrap, no lookups, and a liveness interval longer than any test, so the graph stays as
- * built until a query changes it.
- */
-async function graph(members: NodeIdentity[], edges: [number, number][]): Promise<MyDhtNode[]> {
-  const network = new MemoryNetwork({ seed: SEED });
-  const nodes: MyDhtNode[] = [];
-  for (const [i, identity] of members.entries()) {
-    const node = await createNode({ identity, transports: [network.transport()], listen: [`/memory/g${i}`], livenessIntervalMs: 600_000 });
-    await node.start();
-    nodes.push(node);
-  }
-  for (const [a, b] of edges) await nodes[a]!.dial(nodes[b]!.addresses[0]!);
-  return nodes;
-}
-
-/**
- * MyDHT's chain: nodes 0..n-1, each connected to the next only, ordered so that each is closer
- * to the record's key than the one before (Kademlia forwards toward the target). The record is
- * stored on the last node only.
- */
-async function chain(length: number, salt: string): Promise<{ nodes: MyDhtNode[]; record: DhtRecord }> {
+/** A chain of `length` nodes toward the record's key; the record is held by the last one only. */
+async function valueChain(length: number, salt: string): Promise<{ nodes: MyDhtNode[]; record: DhtRecord }> {
   const record = immutableRecord(new TextEncoder().encode(`the far end of a ${length}-chain (${salt})`));
-  const members = identities(length, salt).sort((a, b) => compareDistance(record.key, b.id, a.id));
-  const nodes = await graph(
-    members,
-    members.slice(1).map((_, i) => [i, i + 1]),
-  );
-  await nodes.at(-1)!.local({ type: 'put', record } as { type: string });
+  const nodes = await chain(identities(length, salt), record.key);
+  await holdLocally(nodes.at(-1)!, record);
   return { nodes, record };
-}
-
-async function stopAll(nodes: MyDhtNode[]): Promise<void> {
-  await Promise.all(nodes.map((node) => node.stop()));
 }
 
 function api(node: MyDhtNode) {
@@ -70,11 +37,33 @@ describe(`query modes (seed ${SEED})`, function () {
     }
   });
 
+  it('a malformed or oversized seek from a peer is refused (ERR_SEEK_INVALID), and the hop goes on working', async () => {
+    const { nodes, record } = await valueChain(3, 'malformed');
+    try {
+      const [a, b] = nodes as [MyDhtNode, MyDhtNode];
+      const write = a.system.get<NodeProtocols['write']>('write');
+      const garbage: unknown[] = [
+        null,
+        { target: new Uint8Array(3) },
+        { target: record.key, want: 'value', depth: 1, hopLimit: 1_000, proxyHops: 0, fanout: 3, history: [a.identity.id], origin: a.record.toFields(), originQuery: 1, timeoutMs: 1_000 },
+        { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 99, history: [a.identity.id], origin: a.record.toFields(), originQuery: 1, timeoutMs: 1_000 },
+        { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 3, history: [], origin: a.record.toFields(), originQuery: 1, timeoutMs: 1_000 },
+        { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 3, history: [a.identity.id], origin: { forged: true }, originQuery: 1, timeoutMs: 1_000 },
+      ];
+      for (const seek of garbage) await write.call({ type: 'send', peer: b.id, message: { type: 'seek', query: 0, seek } as never });
+      const got = await a.get(record.key, { mode: 'proxy' });
+      assert.deepEqual(got?.value, record.value, 'the hop still forwards an honest seek');
+      assert.equal((await api(b).call({ type: 'seekStats' })).refused, garbage.length);
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+
   for (const mode of MODES) {
     describe(`${mode}`, () => {
       for (const length of [4, 6]) {
         it(`finds a value at the far end of a ${length}-node chain`, async () => {
-          const { nodes, record } = await chain(length, `${mode}-${length}`);
+          const { nodes, record } = await valueChain(length, `${mode}-${length}`);
           try {
             const got = await nodes[0]!.get(record.key, { mode });
             assert.ok(got !== null, 'found');
@@ -91,7 +80,7 @@ describe(`query modes (seed ${SEED})`, function () {
           [4, false],
           [5, true],
         ] as const) {
-          const { nodes, record } = await chain(6, `${mode}-limit-${hopLimit}`);
+          const { nodes, record } = await valueChain(6, `${mode}-limit-${hopLimit}`);
           try {
             const got = await nodes[0]!.get(record.key, { mode, hopLimit });
             assert.equal(got !== null, found, `hop limit ${hopLimit}`);
