@@ -24,6 +24,8 @@ export interface MainLoopConfig {
   onListening?: (addresses: string[]) => void;
 }
 
+/** How long the losing connection of a duplicate pair stays open to deliver what was already on it, ms. */
+const DUPLICATE_GRACE_MS = 2_000;
 /** libp2p's upgrade timeout is 10-15 s; a handshake is one round trip and a half. */
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -92,14 +94,25 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     }
   };
 
-  const close = (id: string, code: string, reason: string): void => {
+  /** Close a connection: at once (`reset`, the default: bad input, timeouts), or after what was written is delivered. */
+  const close = (id: string, code: string, reason: string, reset = true): void => {
     const conn = conns.get(id);
     if (conn === undefined) return;
     ctx.log.debug({ conn: id, code, reason }, 'closing connection');
     conn.dialed?.reject(new MyDhtError(code, reason));
     conn.dialed = undefined;
-    conn.connection.close(true);
+    conn.connection.close(reset);
     forget(id);
+  };
+
+  /**
+   * The losing connection of a duplicate pair: both ends now write to the kept one, but messages
+   * written on this one before they switched may still be on the way. Keep reading it for a
+   * grace period, then close it gently, so none of them is lost.
+   */
+  const closeDuplicate = (id: string, reason: string): void => {
+    const timer = setTimeout(() => close(id, 'ERR_DUPLICATE_SESSION', reason, false), DUPLICATE_GRACE_MS);
+    timer.unref();
   };
 
   /** The session is open on this connection: keep one session per peer, the same choice on both sides. */
@@ -120,10 +133,10 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
         detached(write.send({ type: 'session', conn: id, peer, sendKey: session.sendKey, primary: false }));
         conn.dialed?.resolve(peer);
         conn.dialed = undefined;
-        setImmediate(() => close(id, 'ERR_DUPLICATE_SESSION', 'a session with this peer already exists'));
+        closeDuplicate(id, 'a session with this peer already exists');
         return { receiveKey: session.receiveKey, peer };
       }
-      setImmediate(() => close(existing, 'ERR_DUPLICATE_SESSION', 'replaced by a newer session with this peer'));
+      closeDuplicate(existing, 'replaced by a newer session with this peer');
     }
     sessions.set(peer, id);
     // Before the dial resolves: whoever dialed may send to the peer at once.

@@ -69,7 +69,7 @@ export async function createTestnet(options: TestnetOptions): Promise<Testnet> {
       await node.start();
     }
     // Joining: each node looks itself up; then one refresh round, once everyone is there.
-    for (const node of nodes) await node.lookup(node.identity.id);
+    for (const node of nodes) await node.lookup(node.identity.id, { mode: 'iterative' });
     for (const node of nodes) await node.refresh();
     return { nodes, bootstrapMs: performance.now() - started, stop };
   } catch (err) {

@@ -111,13 +111,14 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     concurrency: 100_000,
     handlers: {
       query: (command) => runQuery(command),
-      lookup: async ({ target, count, alpha, hopLimit, timeoutMs, tag }) => {
+      lookup: async ({ target, want, origin, count, alpha, hopLimit, timeoutMs, tag }) => {
         const wanted = count ?? k;
+        const step = timeoutMs ?? STEP_TIMEOUT_MS;
         const abort = new AbortController();
         if (tag !== undefined) lookups.set(tag, abort);
-        const step = timeoutMs ?? STEP_TIMEOUT_MS;
         const toPeer = (record: PeerRecord): LookupPeer & { record: PeerRecord } => ({ id: record.id, idHex: record.idHex, record });
         const seeds = await peerStore.call({ type: 'closest', target, count: wanted });
+        const values: unknown[] = [];
         const result = await lookup({
           target,
           self,
@@ -127,25 +128,22 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
           ...(hopLimit === undefined ? {} : { hopLimit }),
           seeds: seeds.map(toPeer),
           ask: async (peer) => {
-            await connect(peer.record, step);
-            const answer = await runQuery({ peers: [peer.idHex], request: { type: 'find-node', target }, expect: 1, timeoutMs: step });
-            const reply = answer.results[0];
-            if (reply?.ok !== true || !Array.isArray(reply.value)) throw new Error(reply?.error ?? 'no answer');
+            const answer = await seeker.askOne(peer.record, { target, want: want ?? 'nodes', origin, timeoutMs: step });
             // Every record is checked: a peer cannot make us dial an id under someone else's key.
-            const records = (reply.value as unknown[]).slice(0, wanted).flatMap((fields) => {
-              try {
-                return [PeerRecord.verify(fields)];
-              } catch {
-                return [];
-              }
-            });
+            const records = seeker.verified(answer.peers.slice(0, wanted));
             detached(peerStore.send({ type: 'learn', records }));
-            return records.map(toPeer);
+            return { peers: records.map(toPeer), value: answer.value };
+          },
+          onValue: (value) => {
+            if (!seeker.passable(value, target)) return false;
+            values.push(value);
+            // A valid immutable record is the answer: no other can exist under its key.
+            return isImmutable(value);
           },
         }).finally(() => {
           if (tag !== undefined && lookups.get(tag) === abort) lookups.delete(tag);
         });
-        return { closest: result.closest.map((peer) => peer.record), hops: result.hops, queried: result.queried, failed: result.failed };
+        return { closest: result.closest.map((peer) => peer.record), hops: result.hops, queried: result.queried, failed: result.failed, values };
       },
       find: ({ target, want, origin, proxyHops, hopLimit, fanout, timeoutMs, tag }) =>
         seeker.originate({
@@ -180,3 +178,7 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     stop: () => table.endAll(),
   };
 });
+
+function isImmutable(value: unknown): boolean {
+  return (value as { kind?: unknown }).kind === 'immutable';
+}

@@ -93,8 +93,8 @@ export class Seeker {
           answered.add(entry.from);
           hops = Math.max(hops, answer.hops);
           outstanding = Math.min(MAX_OUTSTANDING, outstanding + answer.branches);
-          for (const peer of this.#verified(answer.peers)) named.set(peer.idHex, peer);
-          if (this.#passable(answer.value, options.target)) {
+          for (const peer of this.verified(answer.peers)) named.set(peer.idHex, peer);
+          if (this.passable(answer.value, options.target)) {
             values.push(answer.value);
             if (isImmutableFor(answer.value, options.target)) return true;
           }
@@ -172,7 +172,7 @@ export class Seeker {
     const { target } = request;
     if (request.want === 'value') {
       const held = await this.#ports.localValue(target).catch(() => null);
-      if (this.#passable(held, target)) answer.value = held;
+      if (this.passable(held, target)) answer.value = held;
     }
     const onPath = new Set([...request.history.map((id) => Buffer.from(id).toString('hex')), from, this.#ports.selfHex]);
     const contacts = (await this.#ports.closest(target, k + onPath.size)).filter((peer) => !onPath.has(peer.idHex));
@@ -187,14 +187,14 @@ export class Seeker {
       answer.branches += sent.reduce<number>((sum, n) => sum + n, 0);
       return;
     }
-    const answers = await Promise.all(next.map((peer) => this.#ask(peer, child)));
+    const answers = await Promise.all(next.map((peer) => this.#ask(peer, child.timeoutMs, () => child)));
     const peers = new Map(contacts.slice(0, k).map((peer) => [peer.idHex, peer]));
     for (const forwarded of answers) {
-      if (forwarded === null) continue;
+      if (forwarded instanceof Error) continue;
       answer.hops = Math.max(answer.hops, forwarded.hops);
       answer.branches += forwarded.branches;
-      if (this.#passable(forwarded.value, target) && (answer.value === null || newer(forwarded.value, answer.value))) answer.value = forwarded.value;
-      for (const peer of this.#verified(forwarded.peers)) if (!onPath.has(peer.idHex)) peers.set(peer.idHex, peer);
+      if (this.passable(forwarded.value, target) && (answer.value === null || newer(forwarded.value, answer.value))) answer.value = forwarded.value;
+      for (const peer of this.verified(forwarded.peers)) if (!onPath.has(peer.idHex)) peers.set(peer.idHex, peer);
     }
     answer.peers = [...peers.values()]
       .sort((a, b) => compareDistance(target, a.id, b.id))
@@ -202,18 +202,45 @@ export class Seeker {
       .map((peer) => peer.toFields());
   }
 
-  /** Forward to a proxied hop and wait for its answer (null if none came in time). */
-  async #ask(peer: PeerRecord, request: SeekRequest): Promise<SeekAnswer | null> {
-    let answer: SeekAnswer | null = null;
+  /**
+   * One round trip with one peer, an iterative lookup's step: a seek that goes no further, so the
+   * peer answers with the value it holds (FIND_VALUE) and the peers it knows closest (FIND_NODE).
+   * Throws if the peer cannot be reached or does not answer in time.
+   */
+  async askOne(peer: PeerRecord, options: { target: Uint8Array; want: 'value' | 'nodes'; origin: PeerRecord; timeoutMs: number }): Promise<SeekAnswer> {
+    const answer = await this.#ask(peer, options.timeoutMs, (id) => ({
+      target: options.target,
+      want: options.want,
+      depth: 1,
+      hopLimit: 1,
+      proxyHops: 1,
+      fanout: 1,
+      history: [this.#ports.self],
+      origin: options.origin.toFields(),
+      // Its own query id: each step is a query of its own, never a duplicate of another.
+      originQuery: id,
+      timeoutMs: options.timeoutMs,
+    }));
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
+
+  /** Forward to a proxied hop and wait for its answer (an error if none came in time). */
+  async #ask(peer: PeerRecord, timeoutMs: number, request: (query: number) => SeekRequest): Promise<SeekAnswer | Error> {
+    let answer: SeekAnswer | Error = new MyDhtError('ERR_TIMEOUT', `peer ${peer.idHex} did not answer within ${timeoutMs} ms`);
     const { id, done } = this.#ports.table.open({
-      timeoutMs: request.timeoutMs,
+      timeoutMs,
       from: new Set([peer.idHex]),
       take: (entry) => {
-        if (entry.ok) answer = checkSeekAnswer(entry.value, this.#ports.k);
+        if (!entry.ok) answer = new MyDhtError(entry.code ?? 'ERR_SEEK_REFUSED', entry.error ?? 'the peer refused the seek');
+        else answer = checkSeekAnswer(entry.value, this.#ports.k) ?? new MyDhtError('ERR_SEEK_INVALID', 'the peer answered with a malformed answer');
         return true;
       },
     });
-    this.#forward(peer, id, request).catch(() => this.#ports.table.end(id));
+    this.#forward(peer, id, request(id)).catch((err: unknown) => {
+      answer = err instanceof Error ? err : new Error(String(err));
+      this.#ports.table.end(id);
+    });
     await done;
     return answer;
   }
@@ -223,7 +250,8 @@ export class Seeker {
     await this.#ports.send(peer.idHex, { type: 'seek', query, seek: request });
   }
 
-  #verified(fields: readonly unknown[]): PeerRecord[] {
+  /** The records among `fields` that verify, this node's own left out. */
+  verified(fields: readonly unknown[]): PeerRecord[] {
     return fields.flatMap((field) => {
       try {
         const record = PeerRecord.verify(field);
@@ -239,7 +267,7 @@ export class Seeker {
    * can make (shape, size, key, signature): a hop forwards no forged record. A plain record's
    * namespace rules are the asker's to apply, so those pass.
    */
-  #passable(value: unknown, key: Uint8Array): boolean {
+  passable(value: unknown, key: Uint8Array): boolean {
     if (value === null || value === undefined) return false;
     try {
       return Buffer.compare(validateRecord(value, this.#ports.limits).key, key) === 0;

@@ -3,6 +3,8 @@ import { SPAWNER_KINDS, type SpawnerKind } from '../runtime/spawner.ts';
 import { runDemo } from './demo.ts';
 import { runTestnet } from './testnet.ts';
 import { SPAWNER_PRESETS, type SpawnerPreset } from '../testnet.ts';
+import { formatQueryMode, parseQueryMode } from '../dht/seek.ts';
+import { messageOf } from '../runtime/errors.ts';
 
 /** Exit codes, as scripts rely on them. */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, unreachable: 3 } as const;
@@ -40,7 +42,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('-t, --transport <name>', 'transport between the nodes').choices(['memory', 'tcp']).default('memory'))
     .addOption(new Option('--store <kind>', 'where each node keeps its records (lmdb: a temporary dir per node)').choices(['lmdb', 'memory']).default('lmdb'))
     .addOption(new Option('-s, --spawners <preset>', 'where the services that can leave the main loop run').choices(Object.keys(SPAWNER_PRESETS)).default('same-loop'))
-    .addOption(new Option('-q, --query <mode>', 'lookup mode; only iterative is built so far').choices(['iterative']).default('iterative'))
+    .option('-q, --query <mode>', 'how gets and puts query the network: iterative, proxy, async, mixed or mixed:N (N proxied hops)', queryMode, 'iterative')
     .option('-c, --concurrency <count>', 'operations in flight at once', positiveInt, 32)
     .option('--json', 'print one JSON object instead of a summary')
     .action(
@@ -50,6 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         transport: 'memory' | 'tcp';
         store: 'lmdb' | 'memory';
         spawners: SpawnerPreset;
+        query: string;
         concurrency: number;
         json?: boolean;
       }) => {
@@ -72,6 +75,14 @@ function positiveInt(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed < 1) throw new InvalidArgumentError('expected a positive integer');
   return parsed;
+}
+
+function queryMode(value: string): string {
+  try {
+    return formatQueryMode(parseQueryMode(value));
+  } catch (err) {
+    throw new InvalidArgumentError(messageOf(err));
+  }
 }
 
 function spawnerList(value: string): SpawnerKind[] {

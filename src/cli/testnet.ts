@@ -9,6 +9,8 @@ export interface TestnetCommandOptions {
   transport: TransportName;
   store: 'lmdb' | 'memory';
   spawners: SpawnerPreset;
+  /** iterative, proxy, async, mixed or mixed:N. */
+  query: string;
   concurrency: number;
   json: boolean;
 }
@@ -26,7 +28,13 @@ interface Phase {
  * another node, and report. Exit code 0 when every record was found.
  */
 export async function runTestnet(options: TestnetCommandOptions): Promise<number> {
-  const testnet = await createTestnet({ nodes: options.nodes, transport: options.transport, store: options.store, spawners: options.spawners });
+  const testnet = await createTestnet({
+    nodes: options.nodes,
+    transport: options.transport,
+    store: options.store,
+    spawners: options.spawners,
+    node: { queryMode: options.query },
+  });
   try {
     const { nodes } = testnet;
     const pick = (not?: number): number => {
@@ -66,6 +74,7 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
       records: options.records,
       transport: options.transport,
       spawners: options.spawners,
+      query: options.query,
       bootstrapMs: Math.round(testnet.bootstrapMs),
       put,
       get: { ok: get.ok, notFound, failed: get.failed - notFound, opsPerSec: get.opsPerSec, p50Ms: get.p50Ms, p99Ms: get.p99Ms },
@@ -132,6 +141,7 @@ function printSummary(report: {
   records: number;
   transport: string;
   spawners: string;
+  query: string;
   bootstrapMs: number;
   put: Phase;
   get: Phase & { notFound: number };
@@ -139,7 +149,7 @@ function printSummary(report: {
   rssMbPerNode: number;
 }): void {
   const line = (text: string): boolean => process.stdout.write(`${text}\n`);
-  line(`${report.nodes} nodes over ${report.transport} (${report.spawners}), bootstrapped in ${report.bootstrapMs} ms`);
+  line(`${report.nodes} nodes over ${report.transport} (${report.spawners}, ${report.query} queries), bootstrapped in ${report.bootstrapMs} ms`);
   line(`put ${report.put.ok}/${report.records} ok, ${report.put.opsPerSec} ops/s, p50 ${report.put.p50Ms} ms, p99 ${report.put.p99Ms} ms`);
   line(
     `get ${report.get.ok}/${report.records} ok (${report.get.notFound} not found, ${report.get.failed} failed), ` +

@@ -10,8 +10,13 @@ export interface LookupOptions<P extends LookupPeer> {
   target: Uint8Array;
   /** Where to start: the closest peers this node knows. */
   seeds: readonly P[];
-  /** Ask one peer for the peers it knows closest to the target; throws if it cannot answer. */
-  ask: (peer: P) => Promise<readonly P[]>;
+  /**
+   * Ask one peer for the peers it knows closest to the target, and for the value under it if
+   * the lookup is for one (FIND_VALUE); throws if the peer cannot answer.
+   */
+  ask: (peer: P) => Promise<LookupAnswer<P>>;
+  /** A value a peer answered with: return true to end the lookup there (nothing better can come). */
+  onValue?: (value: unknown, peer: P) => boolean;
   /** Peers wanted (k, 20 by default). */
   count?: number;
   /** Requests in flight at once (alpha, 3 by default). */
@@ -25,6 +30,12 @@ export interface LookupOptions<P extends LookupPeer> {
   onEvent?: (event: LookupEvent) => void;
 }
 
+export interface LookupAnswer<P extends LookupPeer> {
+  peers: readonly P[];
+  /** The value the peer holds under the target, if asked for and held. */
+  value?: unknown;
+}
+
 export type LookupEvent =
   | { type: 'answered'; peer: string; hop: number; learned: number }
   | { type: 'failed'; peer: string; hop: number; error: string };
@@ -36,6 +47,8 @@ export interface LookupResult<P extends LookupPeer> {
   hops: number;
   queried: number;
   failed: number;
+  /** Whether `onValue` ended the lookup before it converged. */
+  stopped: boolean;
 }
 
 export const DEFAULT_ALPHA = 3;
@@ -71,6 +84,7 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
   return new Promise((resolve, reject) => {
     let inFlight = 0;
     let finished = false;
+    let stopped = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
@@ -79,7 +93,7 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
         .filter((entry) => entry.state === 'answered')
         .slice(0, count)
         .map((entry) => entry.peer);
-      resolve({ closest, hops, queried, failed });
+      resolve({ closest, hops, queried, failed, stopped });
     };
     const onAbort = (): void => {
       if (finished) return;
@@ -90,6 +104,10 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
 
     const pump = (): void => {
       if (finished) return;
+      if (stopped) {
+        finish();
+        return;
+      }
       const ranked = byDistance().slice(0, count);
       // Done when none of the `count` closest is new or still being asked.
       if (ranked.every((entry) => entry.state === 'answered') && inFlight === 0) {
@@ -108,12 +126,13 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
         inFlight++;
         queried++;
         options.ask(entry.peer).then(
-          (peers) => {
+          (answer) => {
             current.state = 'answered';
             hops = Math.max(hops, current.hop);
             let learned = 0;
-            for (const peer of peers) if (learn(peer, current.hop + 1)) learned++;
+            for (const peer of answer.peers) if (learn(peer, current.hop + 1)) learned++;
             options.onEvent?.({ type: 'answered', peer: current.peer.idHex, hop: current.hop, learned });
+            if (answer.value !== undefined && answer.value !== null && options.onValue?.(answer.value, current.peer) === true) stopped = true;
           },
           (err: unknown) => {
             current.state = 'failed';

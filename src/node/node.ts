@@ -1,4 +1,4 @@
-import { AbortedError, ConfigError, MyDhtError } from '../runtime/errors.ts';
+import { ConfigError } from '../runtime/errors.ts';
 import { silentLogger, type Logger } from '../runtime/logger.ts';
 import type { ServiceModule } from '../runtime/service.ts';
 import type { ServiceHandle, ServiceStatus, SpawnerKind } from '../runtime/spawner.ts';
@@ -6,12 +6,13 @@ import { ServiceSystem } from '../runtime/system.ts';
 import type { Transport } from '../net/transport.ts';
 import { NodeIdentity } from './identity.ts';
 import { PeerRecord } from './peer-record.ts';
-import type { ConnectedPeer, FindReply, KnownPeer, LookupReply, MainLoopStatus, NodeProtocols, QueryRequest, QueryResult } from './protocols.ts';
-import { DEFAULT_RECORD_LIMITS, validateRecord, type DhtRecord, type RecordLimits } from '../dht/records.ts';
+import type { ConnectedPeer, KnownPeer, LookupReply, MainLoopStatus, NodeProtocols, QueryRequest, QueryResult } from './protocols.ts';
+import { DEFAULT_RECORD_LIMITS, type DhtRecord } from '../dht/records.ts';
 import { DEFAULT_K } from '../dht/routing-table.ts';
-import { compareDistance } from '../dht/xor.ts';
-import { parseQueryMode, proxyHopsOf, type QueryMode } from '../dht/seek.ts';
-import { DEFAULT_HOP_LIMIT } from '../dht/lookup.ts';
+import type { QueryMode } from '../dht/seek.ts';
+import { DhtOperations, type QueryOptions } from './dht-operations.ts';
+
+export type { QueryOptions } from './dht-operations.ts';
 
 export type NodeServiceName = keyof NodeProtocols;
 
@@ -19,24 +20,6 @@ export type NodeServiceName = keyof NodeProtocols;
 const DEFAULT_REFRESH_INTERVAL_MS = 10 * 60_000;
 /** Kademlia's paper republishes hourly; records live 24 h, so a day without the originator loses nothing. */
 const DEFAULT_REPUBLISH_INTERVAL_MS = 60 * 60_000;
-/** Records a node remembers for republishing at most; the oldest put goes first. */
-const MAX_PUBLISHED = 100_000;
-
-/** How a lookup, get or put queries the network. Every option has a default. */
-export interface QueryOptions {
-  /** iterative, proxy, async, mixed or mixed:N (default: the node's queryMode). */
-  mode?: QueryMode | string;
-  /**
-   * Iterative: each step's deadline (connect, then ask), ms, default 5 s. Forwarded modes: the
-   * whole query's deadline, ms, default 10 s.
-   */
-  timeoutMs?: number;
-  /** Iterative: requests in flight (Kademlia's alpha). Forwarded: peers each hop forwards to. Default 3. */
-  alpha?: number;
-  /** Hops a query may go at most (default 20; forwarded queries at most 32). */
-  hopLimit?: number;
-  signal?: AbortSignal;
-}
 
 export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global'];
 
@@ -94,8 +77,7 @@ export class MyDhtNode {
   #started = false;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #republishTimer: ReturnType<typeof setInterval> | undefined;
-  /** The records this node put, by key: the originator republishes them. */
-  readonly #published = new Map<string, DhtRecord>();
+  readonly #dht: DhtOperations;
 
   constructor(parts: NodeParts) {
     if (parts.spawners['main-loop'] !== 'same-loop') {
@@ -105,6 +87,14 @@ export class MyDhtNode {
     this.system = parts.system;
     this.#parts = parts;
     this.#record = PeerRecord.create(parts.identity, [], 0);
+    this.#dht = new DhtOperations({
+      service: (name) => this.#service(name),
+      record: () => this.#record,
+      self: parts.identity.id,
+      k: parts.replication ?? DEFAULT_K,
+      limits: { ...DEFAULT_RECORD_LIMITS, maxValueBytes: parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes },
+      queryMode: parts.queryMode ?? 'iterative',
+    });
   }
 
   get id(): string {
@@ -171,20 +161,10 @@ export class MyDhtNode {
 
   /**
    * Put again every record this node put (the newest version of each), on whichever nodes are
-   * closest now: holders may have left, and closer nodes may have joined. Returns how many
-   * records are stored somewhere afterwards.
+   * closest now. Returns how many records are stored somewhere afterwards.
    */
-  async republish(): Promise<number> {
-    let stored = 0;
-    for (const record of [...this.#published.values()]) {
-      try {
-        await this.put(record, { republishing: true });
-        stored++;
-      } catch {
-        // Nobody could take it now; the next round tries again.
-      }
-    }
-    return stored;
+  republish(): Promise<number> {
+    return this.#dht.republish();
   }
 
   /**
@@ -194,7 +174,9 @@ export class MyDhtNode {
    */
   async refresh(intervalMs = 0): Promise<number> {
     const targets = await this.#service('peer-store').call({ type: 'refreshTargets', intervalMs });
-    for (const target of targets) await this.lookup(target).catch(() => {});
+    // Iterative whatever the node's query mode: a refresh is for talking to the peers around each
+    // target, which is what puts them in the routing table; a forwarded lookup would not.
+    for (const target of targets) await this.lookup(target, { mode: 'iterative' }).catch(() => {});
     return targets.length;
   }
 
@@ -253,155 +235,26 @@ export class MyDhtNode {
    * The peers closest to `target`: by an iterative lookup, only peers that answered; by a
    * forwarded one, those that answered and the contacts they named.
    */
-  async lookup(target: Uint8Array, options: QueryOptions = {}): Promise<LookupReply> {
-    const mode = this.#mode(options);
-    const api = this.#service('api');
-    return this.#cancellable(options.signal, async (tag) => {
-      if (mode.kind === 'iterative') {
-        return api.call(
-          {
-            type: 'lookup',
-            target,
-            count: this.#k,
-            tag,
-            ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-            ...(options.alpha === undefined ? {} : { alpha: options.alpha }),
-            ...(options.hopLimit === undefined ? {} : { hopLimit: options.hopLimit }),
-          },
-          { timeout: (options.timeoutMs ?? 5_000) * 8 },
-        );
-      }
-      const found = await this.#find(target, 'nodes', mode, options, tag);
-      return { closest: found.closest, hops: found.hops, queried: found.answers, failed: 0 };
-    });
-  }
-
-  /** A forwarded query from this node: its answers, found values unchecked. */
-  #find(target: Uint8Array, want: 'value' | 'nodes', mode: Exclude<QueryMode, { kind: 'iterative' }>, options: QueryOptions, tag: string): Promise<FindReply> {
-    const hopLimit = options.hopLimit ?? DEFAULT_HOP_LIMIT;
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    return this.#service('api').call(
-      {
-        type: 'find',
-        target,
-        want,
-        origin: this.#record,
-        proxyHops: proxyHopsOf(mode, hopLimit),
-        hopLimit,
-        timeoutMs,
-        tag,
-        ...(options.alpha === undefined ? {} : { fanout: options.alpha }),
-      },
-      { timeout: timeoutMs + 5_000 },
-    );
-  }
-
-  /** Run `work` under a tag that `signal` cancels; an aborted call fails with ERR_ABORTED. */
-  async #cancellable<T>(signal: AbortSignal | undefined, work: (tag: string) => Promise<T>): Promise<T> {
-    const aborted = (): boolean => signal?.aborted === true;
-    if (aborted()) throw new AbortedError(signal?.reason);
-    const tag = `q-${Math.random().toString(36).slice(2)}`;
-    const onAbort = (): void => void this.#service('api').call({ type: 'cancel', tag }).catch(() => {});
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const result = await work(tag);
-      if (aborted()) throw new AbortedError(signal?.reason);
-      return result;
-    } catch (err) {
-      if (aborted()) throw new AbortedError(signal?.reason);
-      throw err;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-  }
-
-  #mode(options: QueryOptions): QueryMode {
-    const mode = options.mode ?? this.#parts.queryMode ?? 'iterative';
-    return typeof mode === 'string' ? parseQueryMode(mode) : mode;
+  lookup(target: Uint8Array, options: QueryOptions = {}): Promise<LookupReply> {
+    return this.#dht.lookup(target, options);
   }
 
   /** The records of the k peers closest to `target`, by lookup (kad-dht's getClosestPeers). */
   async closestPeers(target: Uint8Array, options: QueryOptions = {}): Promise<PeerRecord[]> {
-    return (await this.lookup(target, options)).closest;
+    return (await this.#dht.lookup(target, options)).closest;
   }
 
   /**
    * Store a record on the k nodes closest to its key (this one included, if it is among them).
    * Resolves with how many stored it; fails with ERR_PUT_FAILED if none did.
    */
-  async put(record: DhtRecord, options: QueryOptions & { republishing?: boolean } = {}): Promise<{ stored: number; hops: number }> {
-    const { closest, hops } = await this.lookup(record.key, options);
-    const self = this.#amongClosest(record.key, closest);
-    const holders = closest.slice(0, self ? this.#k - 1 : this.#k);
-    if (this.#mode(options).kind !== 'iterative') {
-      // A forwarded lookup names peers this node may have no session with yet.
-      const mainLoop = this.#service('main-loop');
-      await Promise.allSettled(
-        holders.map((peer) => mainLoop.call({ type: 'connect', peer: peer.idHex, address: peer.addresses[0] ?? '' }, { timeout: options.timeoutMs ?? 5_000 })),
-      );
-    }
-    const peers = holders.map((peer) => peer.idHex);
-    const { results } = await this.#cancellable(options.signal, (tag) =>
-      this.#service('api').call({
-        type: 'query',
-        peers,
-        request: { type: 'global', command: { type: 'put', record } as { type: string } },
-        local: self,
-        expect: peers.length + (self ? 1 : 0),
-        timeoutMs: options.timeoutMs ?? 5_000,
-        tag,
-      }),
-    );
-    const stored = results.filter((result) => result.ok).length;
-    if (stored === 0) {
-      const reasons = [...new Set(results.map((result) => result.code ?? 'ERR_TIMEOUT'))].join(', ');
-      throw new MyDhtError('ERR_PUT_FAILED', `no node stored the record (${reasons || 'no node to store it on'})`);
-    }
-    if (options.republishing !== true) this.#remember(record);
-    return { stored, hops };
+  put(record: DhtRecord, options: QueryOptions = {}): Promise<{ stored: number; hops: number }> {
+    return this.#dht.put(record, options);
   }
 
-  /** The best valid record under `key` among the k closest nodes (and this one), or null. */
-  async get(key: Uint8Array, options: QueryOptions = {}): Promise<DhtRecord | null> {
-    const own = await this.#service('global').call({ type: 'local', command: { type: 'get', key } as { type: string } });
-    const mode = this.#mode(options);
-    const candidates: unknown[] = [own];
-    if (mode.kind === 'iterative') {
-      const { closest } = await this.lookup(key, options);
-      const { results } = await this.#cancellable(options.signal, (tag) =>
-        this.#service('api').call({
-          type: 'query',
-          peers: closest.map((peer) => peer.idHex),
-          request: { type: 'global', command: { type: 'get', key } as { type: string } },
-          expect: closest.length,
-          timeoutMs: options.timeoutMs ?? 5_000,
-          tag,
-        }),
-      );
-      for (const result of results) if (result.ok) candidates.push(result.value);
-    } else if (own === null || own === undefined || (own as DhtRecord).kind === 'mutable') {
-      candidates.push(...(await this.#cancellable(options.signal, (tag) => this.#find(key, 'value', mode, options, tag))).values);
-    }
-    return bestRecord(key, candidates, { ...DEFAULT_RECORD_LIMITS, maxValueBytes: this.#parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes });
-  }
-
-  /** Keep the newest version of each record this node put, for republishing; bounded. */
-  #remember(record: DhtRecord): void {
-    const key = Buffer.from(record.key).toString('hex');
-    const held = this.#published.get(key);
-    if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
-    this.#published.delete(key);
-    if (this.#published.size >= MAX_PUBLISHED) this.#published.delete(this.#published.keys().next().value!);
-    this.#published.set(key, record);
-  }
-
-  get #k(): number {
-    return this.#parts.replication ?? DEFAULT_K;
-  }
-
-  #amongClosest(key: Uint8Array, closest: readonly PeerRecord[]): boolean {
-    if (closest.length < this.#k) return true;
-    return compareDistance(key, this.identity.id, closest[closest.length - 1]!.id) < 0;
+  /** The best valid record under `key` among the nodes a lookup reaches (and this one), or null. */
+  get(key: Uint8Array, options: QueryOptions = {}): Promise<DhtRecord | null> {
+    return this.#dht.get(key, options);
   }
 
   /** Ban a peer for `ms`: its session is closed, and closed again if it comes back before then. */
@@ -433,24 +286,4 @@ export class MyDhtNode {
   #service<N extends NodeServiceName>(name: N): ServiceHandle<NodeProtocols[N]> {
     return this.system.get<NodeProtocols[N]>(name);
   }
-}
-
-/**
- * The best valid record under `key` among answers: the highest seq of a mutable record, else the
- * first valid one. Each is checked here too: an answer is only as good as its signature and key.
- */
-function bestRecord(key: Uint8Array, candidates: readonly unknown[], limits: RecordLimits): DhtRecord | null {
-  let best: DhtRecord | null = null;
-  for (const candidate of candidates) {
-    if (candidate === null || candidate === undefined) continue;
-    let record: DhtRecord;
-    try {
-      record = validateRecord(candidate, limits);
-    } catch {
-      continue;
-    }
-    if (Buffer.compare(record.key, key) !== 0) continue;
-    if (best === null || (record.kind === 'mutable' && best.kind === 'mutable' && record.seq > best.seq)) best = record;
-  }
-  return best;
 }

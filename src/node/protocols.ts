@@ -124,6 +124,8 @@ export interface LookupReply {
   hops: number;
   queried: number;
   failed: number;
+  /** With `want: 'value'`: the records peers answered with (checked for shape, key and signature). */
+  values?: unknown[];
 }
 
 export interface ApiProtocol {
@@ -149,7 +151,18 @@ export interface ApiProtocol {
   reply: { command: { from: string; reply: Extract<SessionMessage, { type: 'reply' }> }; reply: void };
   /** An iterative Kademlia lookup of the peers closest to `target`. */
   lookup: {
-    command: { target: Uint8Array; count?: number; alpha?: number; hopLimit?: number; timeoutMs?: number; tag?: string };
+    command: {
+      target: Uint8Array;
+      /** `value` makes each step a FIND_VALUE too: the lookup ends at the first valid immutable record. */
+      want?: 'value' | 'nodes';
+      /** This node's record, named in each step's request. */
+      origin: PeerRecord;
+      count?: number;
+      alpha?: number;
+      hopLimit?: number;
+      timeoutMs?: number;
+      tag?: string;
+    };
     reply: LookupReply;
   };
   /** From the read service: a forwarded query for this node to work on as a hop. */

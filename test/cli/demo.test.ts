@@ -35,28 +35,32 @@ describe('mydht executable', function () {
     for (const line of lines) assert.equal(line.verified, line.records);
   });
 
-  it('testnet --json starts a network, and every record put is got back', async () => {
-    const { code, stdout } = await mydht('testnet', '--nodes', '5', '--records', '30', '--json');
-    assert.equal(code, 0);
-    const report = JSON.parse(stdout) as {
-      nodes: number;
-      records: number;
-      transport: string;
-      spawners: string;
-      bootstrapMs: number;
-      put: { ok: number; failed: number; opsPerSec: number; p50Ms: number; p99Ms: number };
-      get: { ok: number; notFound: number; failed: number; opsPerSec: number; p50Ms: number; p99Ms: number };
-      hops: { median: number; max: number };
-      rssMbPerNode: number;
-    };
-    assert.equal(report.nodes, 5);
-    assert.equal(report.transport, 'memory');
-    assert.deepEqual([report.put.ok, report.put.failed], [30, 0]);
-    assert.deepEqual([report.get.ok, report.get.notFound, report.get.failed], [30, 0, 0]);
-    for (const figure of [report.bootstrapMs, report.put.opsPerSec, report.get.p99Ms, report.hops.max, report.rssMbPerNode]) {
-      assert.equal(typeof figure, 'number');
-    }
-  });
+  for (const query of ['iterative', 'mixed:1']) {
+    it(`testnet --query ${query} --json starts a network, and every record put is got back`, async () => {
+      const { code, stdout } = await mydht('testnet', '--nodes', '5', '--records', '30', '--query', query, '--json');
+      assert.equal(code, 0);
+      const report = JSON.parse(stdout) as {
+        nodes: number;
+        records: number;
+        transport: string;
+        spawners: string;
+        query: string;
+        bootstrapMs: number;
+        put: { ok: number; failed: number; opsPerSec: number; p50Ms: number; p99Ms: number };
+        get: { ok: number; notFound: number; failed: number; opsPerSec: number; p50Ms: number; p99Ms: number };
+        hops: { median: number; max: number };
+        rssMbPerNode: number;
+      };
+      assert.equal(report.nodes, 5);
+      assert.equal(report.transport, 'memory');
+      assert.equal(report.query, query);
+      assert.deepEqual([report.put.ok, report.put.failed], [30, 0]);
+      assert.deepEqual([report.get.ok, report.get.notFound, report.get.failed], [30, 0, 0]);
+      for (const figure of [report.bootstrapMs, report.put.opsPerSec, report.get.p99Ms, report.hops.max, report.rssMbPerNode]) {
+        assert.equal(typeof figure, 'number');
+      }
+    });
+  }
 
   it('bad usage exits 2 and names the problem', async () => {
     const bad = await mydht('demo', '--spawners', 'bogus');
@@ -65,8 +69,8 @@ describe('mydht executable', function () {
     const notNumber = await mydht('demo', '--records', 'many');
     assert.equal(notNumber.code, 2);
     assert.match(notNumber.stderr, /positive integer/);
-    const mode = await mydht('testnet', '--query', 'proxy');
+    const mode = await mydht('testnet', '--query', 'mixed:x');
     assert.equal(mode.code, 2);
-    assert.match(mode.stderr, /proxy.*invalid|Allowed choices/);
+    assert.match(mode.stderr, /query mode "mixed:x": expected iterative, proxy, async, mixed or mixed:N/);
   });
 });

@@ -35,7 +35,7 @@ describe(`iterative lookup (seed ${SEED})`, () => {
         target,
         self: origin.id,
         seeds: net.closestKnown(origin, target),
-        ask: async (peer) => net.closestKnown(peer, target),
+        ask: async (peer) => ({ peers: net.closestKnown(peer, target) }),
       });
       const truth = net.peers
         .filter((p) => p !== origin)
@@ -65,7 +65,7 @@ describe(`iterative lookup (seed ${SEED})`, () => {
       ask: async (peer) => {
         asked.set(peer.idHex, (asked.get(peer.idHex) ?? 0) + 1);
         if (dead.has(peer.idHex)) throw new Error('no answer');
-        return net.closestKnown(peer, target);
+        return { peers: net.closestKnown(peer, target) };
       },
     });
     assert.ok(result.closest.every((p) => !dead.has(p.idHex)));
@@ -78,7 +78,7 @@ describe(`iterative lookup (seed ${SEED})`, () => {
     const target = new Uint8Array(32).fill(200);
     const seeds = net.closestKnown(origin, target).slice(0, 3);
     const asked: string[] = [];
-    const result = await lookup({ target, seeds, hopLimit: 1, ask: async (peer) => (asked.push(peer.idHex), net.closestKnown(peer, target)) });
+    const result = await lookup({ target, seeds, hopLimit: 1, ask: async (peer) => (asked.push(peer.idHex), { peers: net.closestKnown(peer, target) }) });
     assert.deepEqual(asked.sort(), seeds.map((p) => p.idHex).sort());
     assert.equal(result.hops, 1);
   });
@@ -91,7 +91,7 @@ describe(`iterative lookup (seed ${SEED})`, () => {
       target,
       seeds: net.closestKnown(origin, target),
       signal: controller.signal,
-      ask: () => new Promise<LookupPeer[]>(() => {}),
+      ask: () => new Promise<{ peers: LookupPeer[] }>(() => {}),
     });
     controller.abort(new Error('stop'));
     await assert.rejects(pending, /stop/);

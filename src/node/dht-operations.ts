@@ -1,0 +1,234 @@
+import { AbortedError, MyDhtError } from '../runtime/errors.ts';
+import type { ServiceHandle } from '../runtime/spawner.ts';
+import type { PeerRecord } from './peer-record.ts';
+import type { FindReply, LookupReply, NodeProtocols } from './protocols.ts';
+import { validateRecord, type DhtRecord, type RecordLimits } from '../dht/records.ts';
+import { DEFAULT_HOP_LIMIT } from '../dht/lookup.ts';
+import { parseQueryMode, proxyHopsOf, type QueryMode } from '../dht/seek.ts';
+import { compareDistance } from '../dht/xor.ts';
+
+/** How a lookup, get or put queries the network. Every option has a default. */
+export interface QueryOptions {
+  /** iterative, proxy, async, mixed or mixed:N (default: the node's queryMode). */
+  mode?: QueryMode | string;
+  /**
+   * Iterative: each step's deadline (connect, then ask), ms, default 5 s. Forwarded modes: the
+   * whole query's deadline, ms, default 10 s.
+   */
+  timeoutMs?: number;
+  /** Iterative: requests in flight (Kademlia's alpha). Forwarded: peers each hop forwards to. Default 3. */
+  alpha?: number;
+  /** Hops a query may go at most (default 20; forwarded queries at most 32). */
+  hopLimit?: number;
+  signal?: AbortSignal;
+}
+
+/** Records a node remembers for republishing at most; the oldest put goes first. */
+const MAX_PUBLISHED = 100_000;
+/** A forwarded query's deadline when the call names none, ms. */
+const DEFAULT_FIND_TIMEOUT_MS = 10_000;
+/** Each step of an iterative lookup, and each store of a put, must answer within this long, ms. */
+const DEFAULT_STEP_TIMEOUT_MS = 5_000;
+
+export interface DhtOperationsParts {
+  service: <N extends keyof NodeProtocols>(name: N) => ServiceHandle<NodeProtocols[N]>;
+  /** This node's current record: forwarded queries name it for the hops that answer directly. */
+  record: () => PeerRecord;
+  self: Uint8Array;
+  k: number;
+  /** What a record taken from a get must fit in. */
+  limits: RecordLimits;
+  queryMode: QueryMode | string;
+}
+
+/**
+ * The node's DHT operations, over its services: lookups, gets and puts in each query mode,
+ * cancellation by AbortSignal, and the originator's memory of what it put, for republishing.
+ */
+export class DhtOperations {
+  readonly #parts: DhtOperationsParts;
+  /** The records this node put, by key: the originator republishes them. */
+  readonly #published = new Map<string, DhtRecord>();
+
+  constructor(parts: DhtOperationsParts) {
+    this.#parts = parts;
+    this.#mode({}); // a bad configured mode fails here, at construction, not at the first query
+  }
+
+  /**
+   * The peers closest to `target`: by an iterative lookup, only peers that answered; by a
+   * forwarded one, those that answered and the contacts they named.
+   */
+  lookup(target: Uint8Array, options: QueryOptions = {}): Promise<LookupReply> {
+    return this.#lookup(target, 'nodes', options);
+  }
+
+  /**
+   * Store a record on the k nodes closest to its key (this one included, if it is among them).
+   * Resolves with how many stored it; fails with ERR_PUT_FAILED if none did.
+   */
+  async put(record: DhtRecord, options: QueryOptions & { republishing?: boolean } = {}): Promise<{ stored: number; hops: number }> {
+    const { k } = this.#parts;
+    const { closest, hops } = await this.lookup(record.key, options);
+    const self = this.#amongClosest(record.key, closest);
+    const holders = closest.slice(0, self ? k - 1 : k);
+    if (this.#mode(options).kind !== 'iterative') {
+      // A forwarded lookup names peers this node may have no session with yet.
+      const mainLoop = this.#parts.service('main-loop');
+      await Promise.allSettled(
+        holders.map((peer) =>
+          mainLoop.call({ type: 'connect', peer: peer.idHex, address: peer.addresses[0] ?? '' }, { timeout: options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS }),
+        ),
+      );
+    }
+    const peers = holders.map((peer) => peer.idHex);
+    const { results } = await this.#cancellable(options.signal, (tag) =>
+      this.#parts.service('api').call({
+        type: 'query',
+        peers,
+        request: { type: 'global', command: { type: 'put', record } as { type: string } },
+        local: self,
+        expect: peers.length + (self ? 1 : 0),
+        timeoutMs: options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
+        tag,
+      }),
+    );
+    const stored = results.filter((result) => result.ok).length;
+    if (stored === 0) {
+      const reasons = [...new Set(results.map((result) => result.code ?? 'ERR_TIMEOUT'))].join(', ');
+      throw new MyDhtError('ERR_PUT_FAILED', `no node stored the record (${reasons || 'no node to store it on'})`);
+    }
+    if (options.republishing !== true) this.#remember(record);
+    return { stored, hops };
+  }
+
+  /**
+   * The best valid record under `key` among the nodes a lookup reaches (and this one), or null.
+   * Always asks the network, even with a copy here: that copy is one candidate, and a newer
+   * version may be out there (`local({ type: 'get', key })` reads this node's store alone). The
+   * lookup ends at the first valid immutable record.
+   */
+  async get(key: Uint8Array, options: QueryOptions = {}): Promise<DhtRecord | null> {
+    const own = await this.#parts.service('global').call({ type: 'local', command: { type: 'get', key } as { type: string } });
+    const { values = [] } = await this.#lookup(key, 'value', options);
+    return bestRecord(key, [own, ...values], this.#parts.limits);
+  }
+
+  /** Put again every record this node put, on whichever nodes are closest now; returns how many are stored somewhere. */
+  async republish(): Promise<number> {
+    let stored = 0;
+    for (const record of [...this.#published.values()]) {
+      try {
+        await this.put(record, { republishing: true });
+        stored++;
+      } catch {
+        // Nobody could take it now; the next round tries again.
+      }
+    }
+    return stored;
+  }
+
+  #lookup(target: Uint8Array, want: 'value' | 'nodes', options: QueryOptions): Promise<LookupReply> {
+    const mode = this.#mode(options);
+    const api = this.#parts.service('api');
+    return this.#cancellable(options.signal, async (tag) => {
+      if (mode.kind === 'iterative') {
+        return api.call(
+          {
+            type: 'lookup',
+            target,
+            want,
+            origin: this.#parts.record(),
+            count: this.#parts.k,
+            tag,
+            ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+            ...(options.alpha === undefined ? {} : { alpha: options.alpha }),
+            ...(options.hopLimit === undefined ? {} : { hopLimit: options.hopLimit }),
+          },
+          { timeout: (options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS) * 8 },
+        );
+      }
+      const found = await this.#find(target, want, mode, options, tag);
+      return { closest: found.closest, hops: found.hops, queried: found.answers, failed: 0, values: found.values };
+    });
+  }
+
+  /** A forwarded query from this node: its answers, found values unchecked. */
+  #find(target: Uint8Array, want: 'value' | 'nodes', mode: Exclude<QueryMode, { kind: 'iterative' }>, options: QueryOptions, tag: string): Promise<FindReply> {
+    const hopLimit = options.hopLimit ?? DEFAULT_HOP_LIMIT;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_FIND_TIMEOUT_MS;
+    return this.#parts.service('api').call(
+      {
+        type: 'find',
+        target,
+        want,
+        origin: this.#parts.record(),
+        proxyHops: proxyHopsOf(mode, hopLimit),
+        hopLimit,
+        timeoutMs,
+        tag,
+        ...(options.alpha === undefined ? {} : { fanout: options.alpha }),
+      },
+      { timeout: timeoutMs + 5_000 },
+    );
+  }
+
+  /** Run `work` under a tag that `signal` cancels; an aborted call fails with ERR_ABORTED. */
+  async #cancellable<T>(signal: AbortSignal | undefined, work: (tag: string) => Promise<T>): Promise<T> {
+    const aborted = (): boolean => signal?.aborted === true;
+    if (aborted()) throw new AbortedError(signal?.reason);
+    const tag = `q-${Math.random().toString(36).slice(2)}`;
+    const onAbort = (): void => void this.#parts.service('api').call({ type: 'cancel', tag }).catch(() => {});
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await work(tag);
+      if (aborted()) throw new AbortedError(signal?.reason);
+      return result;
+    } catch (err) {
+      if (aborted()) throw new AbortedError(signal?.reason);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #mode(options: QueryOptions): QueryMode {
+    const mode = options.mode ?? this.#parts.queryMode;
+    return typeof mode === 'string' ? parseQueryMode(mode) : mode;
+  }
+
+  /** Keep the newest version of each record this node put, for republishing; bounded. */
+  #remember(record: DhtRecord): void {
+    const key = Buffer.from(record.key).toString('hex');
+    const held = this.#published.get(key);
+    if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
+    this.#published.delete(key);
+    if (this.#published.size >= MAX_PUBLISHED) this.#published.delete(this.#published.keys().next().value!);
+    this.#published.set(key, record);
+  }
+
+  #amongClosest(key: Uint8Array, closest: readonly PeerRecord[]): boolean {
+    if (closest.length < this.#parts.k) return true;
+    return compareDistance(key, this.#parts.self, closest[closest.length - 1]!.id) < 0;
+  }
+}
+
+/**
+ * The best valid record under `key` among answers: the highest seq of a mutable record, else the
+ * first valid one. Each is checked here too: an answer is only as good as its signature and key.
+ */
+function bestRecord(key: Uint8Array, candidates: readonly unknown[], limits: RecordLimits): DhtRecord | null {
+  let best: DhtRecord | null = null;
+  for (const candidate of candidates) {
+    if (candidate === null || candidate === undefined) continue;
+    let record: DhtRecord;
+    try {
+      record = validateRecord(candidate, limits);
+    } catch {
+      continue;
+    }
+    if (Buffer.compare(record.key, key) !== 0) continue;
+    if (best === null || (record.kind === 'mutable' && best.kind === 'mutable' && record.seq > best.seq)) best = record;
+  }
+  return best;
+}
