@@ -1,0 +1,97 @@
+/**
+ * The figures of one DHT benchmark run, in a shape shared by mydht's side and the kad-dht
+ * baseline (bench/kad-dht.ts), plus the few helpers both use so that they count and time alike.
+ */
+import { now, percentile } from './measure.ts';
+
+/** One phase (all puts, or all gets) of a run. */
+export interface PhaseFigures {
+  /** Operations that completed as intended. */
+  ok: number;
+  /** Operations that threw or hit their timeout. */
+  failed: number;
+  /** ok / the phase's wall time, in operations per second. */
+  opsPerSec: number;
+  /** Latencies of the ok operations, nearest rank; 0 when none was ok. */
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface DhtRunFigures {
+  /** Which DHT: 'mydht', 'kad-dht', ... */
+  system: string;
+  nodes: number;
+  records: number;
+  concurrency: number;
+  /** From creating the first node to routing tables being populated. */
+  bootstrapMs: number;
+  put: PhaseFigures;
+  /** notFound: gets that completed without an error but did not yield the value put. */
+  get: PhaseFigures & { notFound: number };
+  /**
+   * (process RSS, resp. heapUsed after a gc when exposed, once all nodes are started and
+   * bootstrapped and the records put) minus (the same taken before creating any node), / nodes.
+   */
+  rssMbPerNode: number;
+  heapMbPerNode: number;
+}
+
+/** What an operation of a phase came to; its latency is recorded only for 'ok'. */
+export type Outcome = 'ok' | 'notFound' | 'failed';
+
+/** Counts and latencies of one phase as its workers record them. */
+export interface PhaseTally {
+  ok: number;
+  notFound: number;
+  failed: number;
+  latenciesMs: number[];
+  wallMs: number;
+}
+
+/**
+ * Run op(0..count-1) on `concurrency` workers, each taking the next index when its last op is
+ * done (a closed loop: at most `concurrency` ops in flight). op must not throw: it says how it
+ * ended. Returns the tally with the phase's wall time.
+ */
+export async function runPhase(
+  count: number,
+  concurrency: number,
+  op: (index: number) => Promise<Outcome>,
+): Promise<PhaseTally> {
+  const tally: PhaseTally = { ok: 0, notFound: 0, failed: 0, latenciesMs: [], wallMs: 0 };
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const index = next++;
+      const start = now();
+      const outcome = await op(index);
+      if (outcome === 'ok') tally.latenciesMs.push(now() - start);
+      tally[outcome]++;
+    }
+  };
+  const start = now();
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
+  tally.wallMs = now() - start;
+  return tally;
+}
+
+const round1 = (value: number): number => Math.round(value * 10) / 10;
+
+/** The reported figures of a phase: throughput counts ok operations only. */
+export function phaseFigures(tally: PhaseTally): PhaseFigures {
+  const some = tally.latenciesMs.length > 0;
+  return {
+    ok: tally.ok,
+    failed: tally.failed,
+    opsPerSec: tally.wallMs > 0 ? round1((tally.ok / tally.wallMs) * 1000) : 0,
+    p50Ms: some ? round1(percentile(tally.latenciesMs, 50)) : 0,
+    p99Ms: some ? round1(percentile(tally.latenciesMs, 99)) : 0,
+  };
+}
+
+/** Process RSS and heapUsed in MB, after a full gc when the process runs with --expose-gc. */
+export function memoryMb(): { rss: number; heap: number } {
+  globalThis.gc?.();
+  const usage = process.memoryUsage();
+  return { rss: usage.rss / 2 ** 20, heap: usage.heapUsed / 2 ** 20 };
+}
