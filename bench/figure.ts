@@ -1,5 +1,5 @@
 /** What a benchmark measures, in the unit it is reported in. */
-export type Unit = 'msgs/s' | 'us' | 'ms';
+export type Unit = 'msgs/s' | 'ops/s' | 'us' | 'ms' | 'MB' | '%';
 
 /**
  * One reported figure and the raw baseline measured beside it in the same run: absolute figures

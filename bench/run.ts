@@ -12,10 +12,11 @@ import { meetsTarget, ratioOf, type Figure, type Suite } from './figure.ts';
 const SUITES: Record<string, () => Promise<{ default: Suite }>> = {
   runtime: () => import('./runtime.ts'),
   node: () => import('./node.ts'),
+  dht: () => import('./dht.ts'),
 };
 
-/** Decimals kept per unit: whole messages per second, hundredths of a microsecond, tenths of a millisecond. */
-const DECIMALS: Record<Figure['unit'], number> = { 'msgs/s': 0, us: 2, ms: 1 };
+/** Decimals kept per unit: whole messages per second, tenths of an op per second, of a millisecond and of a percent, hundredths of a microsecond and of a MB. */
+const DECIMALS: Record<Figure['unit'], number> = { 'msgs/s': 0, 'ops/s': 1, us: 2, ms: 1, MB: 2, '%': 1 };
 
 function round(value: number, decimals: number): number {
   const scale = 10 ** decimals;
