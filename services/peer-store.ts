@@ -3,7 +3,7 @@ import { defineService } from '../src/runtime/service.ts';
 import { toHex } from '../src/node/identity.ts';
 import { PeerRecord } from '../src/node/peer-record.ts';
 import { RoutingTable } from '../src/dht/routing-table.ts';
-import type { KnownPeer, NodeProtocols } from '../src/node/protocols.ts';
+import type { KnownPeer, NodeEvent, NodeProtocols } from '../src/node/protocols.ts';
 
 export interface PeerStoreConfig {
   /** This node's id (hex). */
@@ -46,6 +46,8 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
   const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
   const write = ctx.service<NodeProtocols['write']>('write');
   const api = ctx.service<NodeProtocols['api']>('api');
+  const events = ctx.service<NodeProtocols['events']>('events');
+  const emit = (event: NodeEvent): void => detached(events.send({ type: 'emit', event }));
   const peers = new Map<string, Known>();
   const bans = new Map<string, number>();
   let nextPing = 1;
@@ -83,6 +85,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
       if (peers.size >= options.maxPeers) evictOne();
       known = { record, connected: false, lastSeen: 0, offline: false, lastDial: 0 };
       peers.set(record.idHex, known);
+      emit({ type: 'peer:discovery', peer: record.idHex, addresses: record.addresses });
     } else if (known.record !== record) {
       known.record.adopt(record);
     }
@@ -136,6 +139,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
     handlers: {
       connected: ({ record }) => {
         const known = remember(record);
+        emit({ type: 'peer:connect', peer: record.idHex, address: record.addresses[0] ?? '' });
         known.connected = true;
         known.offline = false;
         known.lastSeen = Date.now();
@@ -147,6 +151,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         }
       },
       disconnected: ({ peer }) => {
+        emit({ type: 'peer:disconnect', peer });
         const known = peers.get(peer);
         if (known === undefined) return;
         known.connected = false;

@@ -39,6 +39,7 @@ const BUILTIN_SERVICES: Record<Exclude<NodeServiceName, 'global'>, ServiceModule
   write: serviceModule(import.meta.url, `../services/write${EXT}`),
   'peer-store': serviceModule(import.meta.url, `../services/peer-store${EXT}`),
   api: serviceModule(import.meta.url, `../services/api/index${EXT}`),
+  events: serviceModule(import.meta.url, `../services/events${EXT}`),
 };
 
 export interface NodeConfig extends NodeTuning {

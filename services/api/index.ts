@@ -7,7 +7,7 @@ import { DEFAULT_K } from '../../src/dht/routing-table.ts';
 import { MAX_SEEK_HOPS } from '../../src/dht/seek.ts';
 import { DEFAULT_RECORD_LIMITS } from '../../src/dht/records.ts';
 import { detached } from '../../src/runtime/mailbox.ts';
-import type { NodeProtocols, QueryResult } from '../../src/node/protocols.ts';
+import type { NodeProtocols, QueryEvent, QueryResult } from '../../src/node/protocols.ts';
 import { QueryTable } from './query-table.ts';
 import { Seeker } from './seek.ts';
 
@@ -40,6 +40,10 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
   const global = ctx.service<NodeProtocols['global']>('global');
   const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
   const peerStore = ctx.service<NodeProtocols['peer-store']>('peer-store');
+  const events = ctx.service<NodeProtocols['events']>('events');
+  /** Where a query's steps go, if its caller asked for progress. */
+  const reporter = (tag: string | undefined, progress: boolean | undefined): ((event: QueryEvent) => void) | undefined =>
+    tag === undefined || progress !== true ? undefined : (event) => detached(events.send({ type: 'emit', event: { type: 'query', tag, event } }));
   const defaultTimeout = ctx.config.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   const k = ctx.config.k ?? DEFAULT_K;
   const table = new QueryTable(ctx.config.maxPending ?? DEFAULT_MAX_PENDING);
@@ -111,7 +115,8 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     concurrency: 100_000,
     handlers: {
       query: (command) => runQuery(command),
-      lookup: async ({ target, want, origin, count, alpha, hopLimit, timeoutMs, tag }) => {
+      lookup: async ({ target, want, origin, count, alpha, hopLimit, timeoutMs, tag, progress }) => {
+        const report = reporter(tag, progress);
         const wanted = count ?? k;
         const step = timeoutMs ?? STEP_TIMEOUT_MS;
         const abort = new AbortController();
@@ -134,8 +139,10 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
             detached(peerStore.send({ type: 'learn', records }));
             return { peers: records.map(toPeer), value: answer.value };
           },
-          onValue: (value) => {
+          ...(report === undefined ? {} : { onEvent: report }),
+          onValue: (value, peer, hop) => {
             if (!seeker.passable(value, target)) return false;
+            report?.({ type: 'value', peer: peer.idHex, hop });
             values.push(value);
             // A valid immutable record is the answer: no other can exist under its key.
             return isImmutable(value);
@@ -145,8 +152,9 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
         });
         return { closest: result.closest.map((peer) => peer.record), hops: result.hops, queried: result.queried, failed: result.failed, values };
       },
-      find: ({ target, want, origin, proxyHops, hopLimit, fanout, timeoutMs, tag }) =>
+      find: ({ target, want, origin, proxyHops, hopLimit, fanout, timeoutMs, tag, progress }) =>
         seeker.originate({
+          report: reporter(tag, progress),
           target,
           want,
           origin,

@@ -1,6 +1,7 @@
 import { codeOf, messageOf, MyDhtError } from '../../src/runtime/errors.ts';
 import type { Logger } from '../../src/runtime/logger.ts';
 import type { SessionMessage } from '../../src/node/messages.ts';
+import type { QueryEvent } from '../../src/node/protocols.ts';
 import { PeerRecord } from '../../src/node/peer-record.ts';
 import { validateRecord, type RecordLimits } from '../../src/dht/records.ts';
 import { checkSeekAnswer, checkSeekRequest, deeper, type SeekAnswer, type SeekRequest } from '../../src/dht/seek.ts';
@@ -72,7 +73,10 @@ export class Seeker {
     fanout: number;
     timeoutMs: number;
     tag?: string | undefined;
+    /** Told of each seed asked and each answer, for progress. */
+    report?: ((event: QueryEvent) => void) | undefined;
   }): Promise<SeekResult> {
+    const report = options.report;
     const { table, k } = this.#ports;
     const seeds = (await this.#ports.closest(options.target, options.fanout)).filter((peer) => peer.idHex !== this.#ports.selfHex);
     const values: unknown[] = [];
@@ -87,14 +91,21 @@ export class Seeker {
       if (!entry.ok && !asked.has(entry.from)) return false;
       answers++;
       outstanding--;
+      if (!entry.ok) report?.({ type: 'failed', peer: entry.from, hop: 1, error: entry.error ?? entry.code ?? 'failed' });
       if (entry.ok) {
         const answer = checkSeekAnswer(entry.value, k);
         if (answer !== null) {
           answered.add(entry.from);
           hops = Math.max(hops, answer.hops);
           outstanding = Math.min(MAX_OUTSTANDING, outstanding + answer.branches);
-          for (const peer of this.verified(answer.peers)) named.set(peer.idHex, peer);
+          let learned = 0;
+          for (const peer of this.verified(answer.peers)) {
+            if (!named.has(peer.idHex)) learned++;
+            named.set(peer.idHex, peer);
+          }
+          report?.({ type: 'answered', peer: entry.from, hop: answer.hops, learned });
           if (this.passable(answer.value, options.target)) {
+            report?.({ type: 'value', peer: entry.from, hop: answer.hops });
             values.push(answer.value);
             if (isImmutableFor(answer.value, options.target)) return true;
           }
@@ -118,6 +129,7 @@ export class Seeker {
     };
     if (seeds.length === 0) table.end(id);
     for (const seed of seeds) {
+      report?.({ type: 'asked', peer: seed.idHex, hop: 1 });
       this.#forward(seed, id, request).catch((err: unknown) => table.reply(id, { from: seed.idHex, ok: false, code: codeOf(err), error: messageOf(err) }));
     }
     const complete = await done;

@@ -15,8 +15,8 @@ export interface LookupOptions<P extends LookupPeer> {
    * the lookup is for one (FIND_VALUE); throws if the peer cannot answer.
    */
   ask: (peer: P) => Promise<LookupAnswer<P>>;
-  /** A value a peer answered with: return true to end the lookup there (nothing better can come). */
-  onValue?: (value: unknown, peer: P) => boolean;
+  /** A value a peer answered with, at hop `hop`: return true to end the lookup there (nothing better can come). */
+  onValue?: (value: unknown, peer: P, hop: number) => boolean;
   /** Peers wanted (k, 20 by default). */
   count?: number;
   /** Requests in flight at once (alpha, 3 by default). */
@@ -37,6 +37,7 @@ export interface LookupAnswer<P extends LookupPeer> {
 }
 
 export type LookupEvent =
+  | { type: 'asked'; peer: string; hop: number }
   | { type: 'answered'; peer: string; hop: number; learned: number }
   | { type: 'failed'; peer: string; hop: number; error: string };
 
@@ -125,6 +126,7 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
         current.state = 'asking';
         inFlight++;
         queried++;
+        options.onEvent?.({ type: 'asked', peer: current.peer.idHex, hop: current.hop });
         options.ask(entry.peer).then(
           (answer) => {
             current.state = 'answered';
@@ -132,7 +134,7 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
             let learned = 0;
             for (const peer of answer.peers) if (learn(peer, current.hop + 1)) learned++;
             options.onEvent?.({ type: 'answered', peer: current.peer.idHex, hop: current.hop, learned });
-            if (answer.value !== undefined && answer.value !== null && options.onValue?.(answer.value, current.peer) === true) stopped = true;
+            if (answer.value !== undefined && answer.value !== null && options.onValue?.(answer.value, current.peer, current.hop) === true) stopped = true;
           },
           (err: unknown) => {
             current.state = 'failed';

@@ -1,7 +1,7 @@
 import { AbortedError, MyDhtError } from '../runtime/errors.ts';
 import type { ServiceHandle } from '../runtime/spawner.ts';
 import type { PeerRecord } from './peer-record.ts';
-import type { FindReply, LookupReply, NodeProtocols } from './protocols.ts';
+import type { FindReply, LookupReply, NodeProtocols, QueryEvent } from './protocols.ts';
 import { validateRecord, type DhtRecord, type RecordLimits } from '../dht/records.ts';
 import { DEFAULT_HOP_LIMIT } from '../dht/lookup.ts';
 import { parseQueryMode, proxyHopsOf, type QueryMode } from '../dht/seek.ts';
@@ -39,7 +39,12 @@ export interface DhtOperationsParts {
   /** What a record taken from a get must fit in. */
   limits: RecordLimits;
   queryMode: QueryMode | string;
+  /** Hear the events of the query with this tag, until the returned function is called. */
+  watch: (tag: string, listener: (event: QueryEvent) => void) => () => void;
 }
+
+/** Events a lookupEvents consumer has not taken yet, at most; past it the oldest go (a lookup makes a few per peer). */
+const MAX_UNREAD_EVENTS = 10_000;
 
 /**
  * The node's DHT operations, over its services: lookups, gets and puts in each query mode,
@@ -61,6 +66,46 @@ export class DhtOperations {
    */
   lookup(target: Uint8Array, options: QueryOptions = {}): Promise<LookupReply> {
     return this.#lookup(target, 'nodes', options);
+  }
+
+  /** A lookup's events as they come, then `done` with its result; leaving the loop early cancels it. */
+  async *lookupEvents(
+    target: Uint8Array,
+    options: QueryOptions & { want?: 'value' | 'nodes' } = {},
+  ): AsyncGenerator<QueryEvent | { type: 'done'; result: LookupReply }> {
+    const unread: QueryEvent[] = [];
+    let wake: (() => void) | undefined;
+    let result: LookupReply | undefined;
+    let failure: unknown;
+    let finished = false;
+    const abort = new AbortController();
+    const signal = options.signal === undefined ? abort.signal : AbortSignal.any([abort.signal, options.signal]);
+    const lookup = this.#lookup(target, options.want ?? 'nodes', { ...options, signal }, (tag) =>
+      this.#parts.watch(tag, (event) => {
+        if (unread.length >= MAX_UNREAD_EVENTS) unread.shift();
+        unread.push(event);
+        wake?.();
+      }),
+    ).then(
+      (reply) => void (result = reply),
+      (err: unknown) => void (failure = err),
+    ).finally(() => {
+      finished = true;
+      wake?.();
+    });
+    try {
+      for (;;) {
+        while (unread.length > 0) yield unread.shift()!;
+        if (finished) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+      await lookup;
+      if (result === undefined) throw failure;
+      yield { type: 'done', result };
+    } finally {
+      if (!finished) abort.abort(new MyDhtError('ERR_ABORTED', 'the lookup was left before it finished'));
+    }
   }
 
   /**
@@ -128,33 +173,43 @@ export class DhtOperations {
     return stored;
   }
 
-  #lookup(target: Uint8Array, want: 'value' | 'nodes', options: QueryOptions): Promise<LookupReply> {
+  /** A lookup under a fresh tag; `watch`, if given, subscribes to its events under that tag first. */
+  #lookup(target: Uint8Array, want: 'value' | 'nodes', options: QueryOptions, watch?: (tag: string) => () => void): Promise<LookupReply> {
     const mode = this.#mode(options);
-    const api = this.#parts.service('api');
     return this.#cancellable(options.signal, async (tag) => {
-      if (mode.kind === 'iterative') {
-        return api.call(
-          {
-            type: 'lookup',
-            target,
-            want,
-            origin: this.#parts.record(),
-            count: this.#parts.k,
-            tag,
-            ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-            ...(options.alpha === undefined ? {} : { alpha: options.alpha }),
-            ...(options.hopLimit === undefined ? {} : { hopLimit: options.hopLimit }),
-          },
-          { timeout: (options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS) * 8 },
-        );
+      const unwatch = watch?.(tag);
+      try {
+        return await this.#lookupTagged(target, want, mode, options, tag, unwatch !== undefined);
+      } finally {
+        unwatch?.();
       }
-      const found = await this.#find(target, want, mode, options, tag);
-      return { closest: found.closest, hops: found.hops, queried: found.answers, failed: 0, values: found.values };
     });
   }
 
+  async #lookupTagged(target: Uint8Array, want: 'value' | 'nodes', mode: QueryMode, options: QueryOptions, tag: string, progress: boolean): Promise<LookupReply> {
+    if (mode.kind === 'iterative') {
+      return this.#parts.service('api').call(
+        {
+          type: 'lookup',
+          target,
+          want,
+          origin: this.#parts.record(),
+          count: this.#parts.k,
+          tag,
+          progress,
+          ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+          ...(options.alpha === undefined ? {} : { alpha: options.alpha }),
+          ...(options.hopLimit === undefined ? {} : { hopLimit: options.hopLimit }),
+        },
+        { timeout: (options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS) * 8 },
+      );
+    }
+    const found = await this.#find(target, want, mode, options, tag, progress);
+    return { closest: found.closest, hops: found.hops, queried: found.answers, failed: 0, values: found.values };
+  }
+
   /** A forwarded query from this node: its answers, found values unchecked. */
-  #find(target: Uint8Array, want: 'value' | 'nodes', mode: Exclude<QueryMode, { kind: 'iterative' }>, options: QueryOptions, tag: string): Promise<FindReply> {
+  #find(target: Uint8Array, want: 'value' | 'nodes', mode: Exclude<QueryMode, { kind: 'iterative' }>, options: QueryOptions, tag: string, progress: boolean): Promise<FindReply> {
     const hopLimit = options.hopLimit ?? DEFAULT_HOP_LIMIT;
     const timeoutMs = options.timeoutMs ?? DEFAULT_FIND_TIMEOUT_MS;
     return this.#parts.service('api').call(
@@ -167,6 +222,7 @@ export class DhtOperations {
         hopLimit,
         timeoutMs,
         tag,
+        progress,
         ...(options.alpha === undefined ? {} : { fanout: options.alpha }),
       },
       { timeout: timeoutMs + 5_000 },

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { ConfigError } from '../runtime/errors.ts';
 import { silentLogger, type Logger } from '../runtime/logger.ts';
 import type { ServiceModule } from '../runtime/service.ts';
@@ -6,7 +7,7 @@ import { ServiceSystem } from '../runtime/system.ts';
 import type { Transport } from '../net/transport.ts';
 import { NodeIdentity } from './identity.ts';
 import { PeerRecord } from './peer-record.ts';
-import type { ConnectedPeer, KnownPeer, LookupReply, MainLoopStatus, NodeProtocols, QueryRequest, QueryResult } from './protocols.ts';
+import type { ConnectedPeer, KnownPeer, LookupReply, MainLoopStatus, NodeEvent, NodeProtocols, QueryEvent, QueryRequest, QueryResult } from './protocols.ts';
 import { DEFAULT_RECORD_LIMITS, type DhtRecord } from '../dht/records.ts';
 import { DEFAULT_K } from '../dht/routing-table.ts';
 import type { QueryMode } from '../dht/seek.ts';
@@ -21,7 +22,14 @@ const DEFAULT_REFRESH_INTERVAL_MS = 10 * 60_000;
 /** Kademlia's paper republishes hourly; records live 24 h, so a day without the originator loses nothing. */
 const DEFAULT_REPUBLISH_INTERVAL_MS = 60 * 60_000;
 
-export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global'];
+export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global', 'events'];
+
+/** What a node emits (it is an EventEmitter): peers coming, going and being discovered. */
+export interface NodeEventMap {
+  'peer:connect': [{ peer: string; address: string }];
+  'peer:disconnect': [{ peer: string }];
+  'peer:discovery': [{ peer: string; addresses: readonly string[] }];
+}
 
 /** The node's options that pass straight to its services. Every one has a default. */
 export interface NodeTuning {
@@ -68,7 +76,7 @@ export interface NodeParts extends NodeTuning {
  * One mydht node: its services under the spawners its configuration picks, its identity, and
  * the operations a user calls. Build one with `createNode` (src/assemble.ts).
  */
-export class MyDhtNode {
+export class MyDhtNode extends EventEmitter<NodeEventMap> {
   readonly identity: NodeIdentity;
   readonly system: ServiceSystem;
   readonly #parts: NodeParts;
@@ -78,10 +86,16 @@ export class MyDhtNode {
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #republishTimer: ReturnType<typeof setInterval> | undefined;
   readonly #dht: DhtOperations;
+  /** Listeners of queries in progress, by tag. */
+  readonly #watchers = new Map<string, (event: QueryEvent) => void>();
 
   constructor(parts: NodeParts) {
+    super();
     if (parts.spawners['main-loop'] !== 'same-loop') {
       throw new ConfigError('spawners.main-loop must be "same-loop": the main loop owns the sockets, which cannot move to a worker');
+    }
+    if (parts.spawners.events !== 'same-loop') {
+      throw new ConfigError("spawners.events must be \"same-loop\": it calls the node's listeners, which live on the node's loop");
     }
     this.identity = parts.identity;
     this.system = parts.system;
@@ -94,6 +108,10 @@ export class MyDhtNode {
       k: parts.replication ?? DEFAULT_K,
       limits: { ...DEFAULT_RECORD_LIMITS, maxValueBytes: parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes },
       queryMode: parts.queryMode ?? 'iterative',
+      watch: (tag, listener) => {
+        this.#watchers.set(tag, listener);
+        return () => this.#watchers.delete(tag);
+      },
     });
   }
 
@@ -122,6 +140,7 @@ export class MyDhtNode {
     });
     const wire = parts.maxFrame === undefined ? {} : { maxFrame: parts.maxFrame };
     await this.system.start([
+      spec('events', { emit: (event: NodeEvent) => this.#dispatch(event) }),
       spec('main-loop', {
         identity: parts.identity,
         record: () => this.#record,
@@ -237,6 +256,22 @@ export class MyDhtNode {
    */
   lookup(target: Uint8Array, options: QueryOptions = {}): Promise<LookupReply> {
     return this.#dht.lookup(target, options);
+  }
+
+  /**
+   * A lookup as it goes: an event as each peer is asked, answers, fails or holds a value (when
+   * `want` is `value`), and last a `done` event with the result. Breaking out of the loop
+   * cancels the lookup.
+   */
+  lookupEvents(target: Uint8Array, options: QueryOptions & { want?: 'value' | 'nodes' } = {}): AsyncIterable<QueryEvent | { type: 'done'; result: LookupReply }> {
+    return this.#dht.lookupEvents(target, options);
+  }
+
+  #dispatch(event: NodeEvent): void {
+    if (event.type === 'query') this.#watchers.get(event.tag)?.(event.event);
+    else if (event.type === 'peer:connect') this.emit('peer:connect', { peer: event.peer, address: event.address });
+    else if (event.type === 'peer:disconnect') this.emit('peer:disconnect', { peer: event.peer });
+    else this.emit('peer:discovery', { peer: event.peer, addresses: event.addresses });
   }
 
   /** The records of the k peers closest to `target`, by lookup (kad-dht's getClosestPeers). */

@@ -10,6 +10,31 @@ export interface NodeProtocols {
   'peer-store': PeerStoreProtocol;
   api: ApiProtocol;
   global: GlobalProtocol;
+  events: EventsProtocol;
+}
+
+/** What happens to a lookup as it goes, in order; `done` comes last, once. */
+export type QueryEvent =
+  /** A peer was asked (iterative) or forwarded to (by this node, for a forwarded query). */
+  | { type: 'asked'; peer: string; hop: number }
+  /** A peer answered: `learned` peers it named were new to the query. */
+  | { type: 'answered'; peer: string; hop: number; learned: number }
+  /** A peer answered with a record under the target (checked for shape, key and signature). */
+  | { type: 'value'; peer: string; hop: number }
+  | { type: 'failed'; peer: string; hop: number; error: string };
+
+/** What a node tells its listeners: peers coming and going, and the progress of queries. */
+export type NodeEvent =
+  | { type: 'peer:connect'; peer: string; address: string }
+  | { type: 'peer:disconnect'; peer: string }
+  /** A peer this node had not known, named by another. */
+  | { type: 'peer:discovery'; peer: string; addresses: readonly string[] }
+  /** A step of the query with this tag (only queries that asked for progress). */
+  | { type: 'query'; tag: string; event: QueryEvent };
+
+/** The node's event outlet: always on the node's own loop, where its listeners are. */
+export interface EventsProtocol {
+  emit: { command: { event: NodeEvent }; reply: void };
 }
 
 export interface ConnectedPeer {
@@ -162,6 +187,8 @@ export interface ApiProtocol {
       hopLimit?: number;
       timeoutMs?: number;
       tag?: string;
+      /** Send each step to the events service as a `query` event under `tag`. */
+      progress?: boolean;
     };
     reply: LookupReply;
   };
@@ -181,6 +208,8 @@ export interface ApiProtocol {
       fanout?: number;
       timeoutMs?: number;
       tag?: string;
+      /** Send each answer to the events service as a `query` event under `tag`. */
+      progress?: boolean;
     };
     reply: FindReply;
   };
