@@ -4,6 +4,7 @@ import { defineService } from '../src/runtime/service.ts';
 import type { RecordStore, StoredRecord } from '../src/dht/record-store.ts';
 import { checkReplacement, DEFAULT_RECORD_LIMITS, validateRecord, type DhtRecord, type RecordLimits } from '../src/dht/records.ts';
 import { LmdbRecordStore } from '../src/dht/stores/lmdb.ts';
+import { loadValidators } from '../src/dht/namespace-validators.ts';
 import { MemoryRecordStore } from '../src/dht/stores/memory.ts';
 import type { GlobalProtocol } from '../src/node/protocols.ts';
 
@@ -13,6 +14,8 @@ export interface KvConfig {
   dataDir?: string;
   /** Largest value, bytes (default 64 KiB). */
   maxValueBytes?: number;
+  /** The module of the plain-record namespace validators (see src/dht/namespace-validators.ts); none by default. */
+  validators?: string;
   /** How long a stored record lives unless stored again, ms (default 24 h, libp2p's record TTL is 48 h). */
   ttlMs?: number;
   /** Value bytes this node stores at most for everyone (default 256 MiB). */
@@ -21,12 +24,19 @@ export interface KvConfig {
   sweepIntervalMs?: number;
 }
 
+/** Records a `due` page holds at most. */
+const MAX_DUE_PAGE = 1_000;
 const DEFAULTS = { ttlMs: 24 * 3600_000, quotaBytes: 256 * 1024 * 1024, sweepIntervalMs: 60_000 };
 
 /** The key-value commands, the same from this node (`local`) and from a peer (`distant`). */
 export type KvCommand =
   | { type: 'put'; record: DhtRecord; ttlMs?: number }
   | { type: 'get'; key: Uint8Array }
+  /**
+   * Records held here that nobody stored again for `olderThanMs`, in key order after `after`, at
+   * most `limit`: the ones this holder should refresh on the nodes now closest to them.
+   */
+  | { type: 'due'; olderThanMs: number; after?: Uint8Array; limit: number }
   | { type: 'stats' };
 
 export interface KvStats {
@@ -49,6 +59,7 @@ export default defineService<GlobalProtocol, KvConfig | null>(async (ctx) => {
     (options.store ?? 'lmdb') === 'memory'
       ? new MemoryRecordStore()
       : await LmdbRecordStore.open(join(requireDataDir(options.dataDir), 'records'));
+  const validators = await loadValidators(options.validators);
   const refused: Record<string, number> = {};
   /** Bytes of puts in progress, reserved against the quota until their commit. */
   let reserved = 0;
@@ -73,7 +84,7 @@ export default defineService<GlobalProtocol, KvConfig | null>(async (ctx) => {
   const put = async (input: unknown, ttlMs: number | undefined): Promise<{ stored: boolean }> => {
     let record: DhtRecord;
     try {
-      record = validateRecord(input, limits);
+      record = validateRecord(input, limits, validators);
     } catch (err) {
       return refuse(err as MyDhtError);
     }
@@ -86,8 +97,8 @@ export default defineService<GlobalProtocol, KvConfig | null>(async (ctx) => {
     if (current !== undefined) {
       try {
         if (checkReplacement(current.record, record) === 'same') {
-          // Stored again: its life starts over.
-          await store.put({ ...current, expires: now + (ttlMs ?? options.ttlMs) });
+          // Stored again: its life starts over, and holders need not refresh it for a while.
+          await store.put({ ...current, storedAt: now, expires: now + Math.min(ttlMs ?? options.ttlMs, options.ttlMs) });
           return { stored: true };
         }
       } catch (err) {
@@ -124,7 +135,17 @@ export default defineService<GlobalProtocol, KvConfig | null>(async (ctx) => {
     const entry = await live(key);
     if (entry === undefined) return null;
     // Validated again on the way out: what a node serves is always checked.
-    return validateRecord(entry.record, { ...limits, maxValueBytes: Number.MAX_SAFE_INTEGER });
+    return validateRecord(entry.record, { ...limits, maxValueBytes: Number.MAX_SAFE_INTEGER }, validators);
+  };
+
+  const due = async (olderThanMs: number, after: Uint8Array | undefined, limit: number): Promise<DhtRecord[]> => {
+    const now = Date.now();
+    const found: DhtRecord[] = [];
+    for await (const entry of store.entries(after)) {
+      if (found.length >= Math.min(limit, MAX_DUE_PAGE)) break;
+      if (entry.expires > now && entry.storedAt <= now - olderThanMs) found.push(entry.record);
+    }
+    return found;
   };
 
   const run = (command: { type: string }): Promise<unknown> | KvStats => {
@@ -134,6 +155,8 @@ export default defineService<GlobalProtocol, KvConfig | null>(async (ctx) => {
         return put(c.record, c.ttlMs);
       case 'get':
         return get(c.key);
+      case 'due':
+        return due(c.olderThanMs, c.after, c.limit);
       case 'stats':
         return { ...store.stats(), quotaBytes: options.quotaBytes, refused: { ...refused } };
       default:

@@ -73,6 +73,7 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
   const kvConfig = {
     ...(dataDir === undefined ? { store: 'memory' } : { store: 'lmdb', dataDir }),
     ...(tuning.maxValueBytes === undefined ? {} : { maxValueBytes: tuning.maxValueBytes }),
+    ...(tuning.recordValidators === undefined ? {} : { validators: tuning.recordValidators }),
   };
   return new MyDhtNode({
     ...tuning,

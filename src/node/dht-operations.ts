@@ -2,7 +2,8 @@ import { AbortedError, MyDhtError } from '../runtime/errors.ts';
 import type { ServiceHandle } from '../runtime/spawner.ts';
 import type { PeerRecord } from './peer-record.ts';
 import type { FindReply, LookupReply, NodeProtocols, QueryEvent } from './protocols.ts';
-import { validateRecord, type DhtRecord, type RecordLimits } from '../dht/records.ts';
+import { validateRecord, type DhtRecord, type NamespaceValidator, type RecordLimits } from '../dht/records.ts';
+import { loadValidators } from '../dht/namespace-validators.ts';
 import { DEFAULT_HOP_LIMIT } from '../dht/lookup.ts';
 import { parseQueryMode, proxyHopsOf, type QueryMode } from '../dht/seek.ts';
 import { compareDistance } from '../dht/xor.ts';
@@ -25,6 +26,8 @@ export interface QueryOptions {
 
 /** Records a node remembers for republishing at most; the oldest put goes first. */
 const MAX_PUBLISHED = 100_000;
+/** Records a holder refresh takes from the store at a time. */
+const DUE_PAGE = 500;
 /** A forwarded query's deadline when the call names none, ms. */
 const DEFAULT_FIND_TIMEOUT_MS = 10_000;
 /** Each step of an iterative lookup, and each store of a put, must answer within this long, ms. */
@@ -39,6 +42,8 @@ export interface DhtOperationsParts {
   /** What a record taken from a get must fit in. */
   limits: RecordLimits;
   queryMode: QueryMode | string;
+  /** The module of plain-record namespace validators, applied to what a get returns. */
+  validators: string | undefined;
   /** Hear the events of the query with this tag, until the returned function is called. */
   watch: (tag: string, listener: (event: QueryEvent) => void) => () => void;
 }
@@ -156,7 +161,7 @@ export class DhtOperations {
   async get(key: Uint8Array, options: QueryOptions = {}): Promise<DhtRecord | null> {
     const own = await this.#parts.service('global').call({ type: 'local', command: { type: 'get', key } as { type: string } });
     const { values = [] } = await this.#lookup(key, 'value', options);
-    return bestRecord(key, [own, ...values], this.#parts.limits);
+    return bestRecord(key, [own, ...values], this.#parts.limits, await loadValidators(this.#parts.validators));
   }
 
   /** Put again every record this node put, on whichever nodes are closest now; returns how many are stored somewhere. */
@@ -174,6 +179,36 @@ export class DhtOperations {
   }
 
   /** A lookup under a fresh tag; `watch`, if given, subscribes to its events under that tag first. */
+  /**
+   * Kademlia's republish by holders: every record held here that nobody stored again for
+   * `olderThanMs` is put again on the nodes closest to it now, which restarts its life there and
+   * here, so replicas outlive the nodes that held them. Returns how many were put. A global
+   * service without the `due` command (an application's own) holds no DHT records: 0.
+   */
+  async refreshHeld(olderThanMs: number): Promise<number> {
+    const global = this.#parts.service('global');
+    let after: Uint8Array | undefined;
+    let refreshed = 0;
+    for (;;) {
+      let page: DhtRecord[];
+      try {
+        const command = { type: 'due', olderThanMs, limit: DUE_PAGE, ...(after === undefined ? {} : { after }) };
+        page = (await global.call({ type: 'local', command })) as DhtRecord[];
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'ERR_UNKNOWN_COMMAND') return refreshed;
+        throw err;
+      }
+      for (const record of page) {
+        await this.put(record, { republishing: true }).then(
+          () => refreshed++,
+          () => {}, // nobody could take it now; the next round tries again
+        );
+      }
+      if (page.length < DUE_PAGE) return refreshed;
+      after = page.at(-1)!.key;
+    }
+  }
+
   #lookup(target: Uint8Array, want: 'value' | 'nodes', options: QueryOptions, watch?: (tag: string) => () => void): Promise<LookupReply> {
     const mode = this.#mode(options);
     return this.#cancellable(options.signal, async (tag) => {
@@ -273,13 +308,13 @@ export class DhtOperations {
  * The best valid record under `key` among answers: the highest seq of a mutable record, else the
  * first valid one. Each is checked here too: an answer is only as good as its signature and key.
  */
-function bestRecord(key: Uint8Array, candidates: readonly unknown[], limits: RecordLimits): DhtRecord | null {
+function bestRecord(key: Uint8Array, candidates: readonly unknown[], limits: RecordLimits, validators: ReadonlyMap<string, NamespaceValidator>): DhtRecord | null {
   let best: DhtRecord | null = null;
   for (const candidate of candidates) {
     if (candidate === null || candidate === undefined) continue;
     let record: DhtRecord;
     try {
-      record = validateRecord(candidate, limits);
+      record = validateRecord(candidate, limits, validators);
     } catch {
       continue;
     }

@@ -12,6 +12,7 @@ import { DEFAULT_RECORD_LIMITS, type DhtRecord } from '../dht/records.ts';
 import { DEFAULT_K } from '../dht/routing-table.ts';
 import type { QueryMode } from '../dht/seek.ts';
 import { DhtOperations, type QueryOptions } from './dht-operations.ts';
+import { loadValidators } from '../dht/namespace-validators.ts';
 
 export type { QueryOptions } from './dht-operations.ts';
 
@@ -21,6 +22,8 @@ export type NodeServiceName = keyof NodeProtocols;
 const DEFAULT_REFRESH_INTERVAL_MS = 10 * 60_000;
 /** Kademlia's paper republishes hourly; records live 24 h, so a day without the originator loses nothing. */
 const DEFAULT_REPUBLISH_INTERVAL_MS = 60 * 60_000;
+/** Kademlia's holders republish hourly too; a record stored again meanwhile is skipped. */
+const DEFAULT_RECORD_REFRESH_INTERVAL_MS = 60 * 60_000;
 
 export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global', 'events'];
 
@@ -53,6 +56,17 @@ export interface NodeTuning {
   refreshIntervalMs?: number;
   /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */
   republishIntervalMs?: number;
+  /**
+   * A record this node holds that nobody stored again for this long is put again on the nodes
+   * now closest to it, ms (default 1 h: Kademlia's republish by every holder).
+   */
+  recordRefreshIntervalMs?: number;
+  /**
+   * The module (absolute file: URL) whose default export maps each plain-record namespace to its
+   * validator; the key-value service and the node's gets both use it. None by default: plain
+   * records are then refused (ERR_RECORD_NAMESPACE).
+   */
+  recordValidators?: string;
   /** Largest record value this node stores, passes on as a hop, or takes from a get, bytes (default 64 KiB). */
   maxValueBytes?: number;
   /** How lookups, gets and puts query the network unless a call says otherwise (default iterative). */
@@ -85,6 +99,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   #started = false;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #republishTimer: ReturnType<typeof setInterval> | undefined;
+  #recordRefreshTimer: ReturnType<typeof setInterval> | undefined;
   readonly #dht: DhtOperations;
   /** Listeners of queries in progress, by tag. */
   readonly #watchers = new Map<string, (event: QueryEvent) => void>();
@@ -108,6 +123,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
       k: parts.replication ?? DEFAULT_K,
       limits: { ...DEFAULT_RECORD_LIMITS, maxValueBytes: parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes },
       queryMode: parts.queryMode ?? 'iterative',
+      validators: parts.recordValidators,
       watch: (tag, listener) => {
         this.#watchers.set(tag, listener);
         return () => this.#watchers.delete(tag);
@@ -138,6 +154,8 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
       spawner: parts.spawners[name],
       config,
     });
+    // A bad validators module is a configuration error: say so before any service starts.
+    await loadValidators(parts.recordValidators);
     const wire = parts.maxFrame === undefined ? {} : { maxFrame: parts.maxFrame };
     await this.system.start([
       spec('events', { emit: (event: NodeEvent) => this.#dispatch(event) }),
@@ -176,6 +194,17 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     this.#refreshTimer.unref();
     this.#republishTimer = setInterval(() => void this.republish().catch(() => {}), parts.republishIntervalMs ?? DEFAULT_REPUBLISH_INTERVAL_MS);
     this.#republishTimer.unref();
+    const recordRefresh = parts.recordRefreshIntervalMs ?? DEFAULT_RECORD_REFRESH_INTERVAL_MS;
+    this.#recordRefreshTimer = setInterval(() => void this.refreshRecords(recordRefresh).catch(() => {}), recordRefresh);
+    this.#recordRefreshTimer.unref();
+  }
+
+  /**
+   * Put again every record held here that nobody stored again for `olderThanMs` (all of them
+   * with 0) on the nodes now closest to it. Returns how many were put.
+   */
+  refreshRecords(olderThanMs = 0): Promise<number> {
+    return this.#dht.refreshHeld(olderThanMs);
   }
 
   /**
@@ -206,6 +235,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   async stop(): Promise<void> {
     if (this.#refreshTimer !== undefined) clearInterval(this.#refreshTimer);
     if (this.#republishTimer !== undefined) clearInterval(this.#republishTimer);
+    if (this.#recordRefreshTimer !== undefined) clearInterval(this.#recordRefreshTimer);
     if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
     await this.system.stop();
   }

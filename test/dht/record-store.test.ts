@@ -62,6 +62,13 @@ for (const subject of SUBJECTS) {
       assert.equal(keys.length, 19);
       assert.deepEqual(keys, [...keys].sort());
       assert.deepEqual(store.stats().records, 19);
+      // Paging: the keys after a given one, that one excluded, whether or not it is stored.
+      const after: string[] = [];
+      for await (const entry of store.entries(Buffer.from(keys[9]!, 'hex'))) after.push(Buffer.from(entry.record.key).toString('hex'));
+      assert.deepEqual(after, keys.slice(10));
+      const fromDeleted: string[] = [];
+      for await (const entry of store.entries(records[0]!.key)) fromDeleted.push(Buffer.from(entry.record.key).toString('hex'));
+      assert.deepEqual(fromDeleted, keys.filter((key) => key > Buffer.from(records[0]!.key).toString('hex')));
     });
   });
 }

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
-import { mutableRecord } from '../../src/dht/records.ts';
+import { immutableRecord, mutableRecord } from '../../src/dht/records.ts';
+import { compareDistance } from '../../src/dht/xor.ts';
+import type { MyDhtNode } from '../../src/node/node.ts';
+import { serviceModule } from '../../src/runtime/service.ts';
 import { NodeIdentity } from '../../src/node/identity.ts';
 import { createTestnet, type Testnet } from '../../src/testnet.ts';
+
+const TOUCH = serviceModule(import.meta.url, '../fixtures/touch-service.ts');
 
 describe('republishing by the originator', function () {
   this.timeout(30_000);
@@ -39,5 +44,38 @@ describe('republishing by the originator', function () {
     let nowHeld = 0;
     for (const node of remaining) if (await holds(node)) nowHeld++;
     assert.ok(nowHeld >= 1, 'after the republish, live nodes other than its originator hold it');
+  });
+});
+
+describe('refresh by holders', function () {
+  this.timeout(30_000);
+
+  it('a record held by one node only, not among the closest, ends up on the k closest after that holder refreshes', async () => {
+    const testnet = await createTestnet({ nodes: 10, replication: 3, seed: 23 });
+    try {
+      const record = immutableRecord(new TextEncoder().encode('held far from its key'));
+      const byDistance = [...testnet.nodes].sort((a, b) => compareDistance(record.key, a.identity.id, b.identity.id));
+      const farthest = byDistance.at(-1)!;
+      await farthest.local({ type: 'put', record } as never);
+      const holds = async (node: MyDhtNode): Promise<boolean> => (await node.local({ type: 'get', key: record.key } as never)) !== null;
+      for (const node of byDistance.slice(0, 3)) assert.equal(await holds(node), false);
+      // Stored a moment ago: not due for an hour's refresh, so nothing moves.
+      assert.equal(await farthest.refreshRecords(60 * 60_000), 0);
+      assert.equal(await farthest.refreshRecords(0), 1);
+      for (const node of byDistance.slice(0, 3)) assert.equal(await holds(node), true, 'now on each of the k closest');
+      // The closest holders were just stored to: their own refresh has nothing due.
+      assert.equal(await byDistance[0]!.refreshRecords(60 * 60_000), 0);
+    } finally {
+      await testnet.stop();
+    }
+  });
+
+  it('a global service without the due command (an application\'s own) refreshes nothing, and says 0', async () => {
+    const testnet = await createTestnet({ nodes: 2, node: { global: TOUCH, globalConfig: { name: 't' } } });
+    try {
+      assert.equal(await testnet.nodes[0]!.refreshRecords(0), 0);
+    } finally {
+      await testnet.stop();
+    }
   });
 });

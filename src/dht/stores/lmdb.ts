@@ -69,8 +69,9 @@ export class LmdbRecordStore implements RecordStore {
     return true;
   }
 
-  async *entries(): AsyncIterable<StoredRecord> {
-    for (const { value } of this.#db.getRange()) {
+  async *entries(after?: Uint8Array): AsyncIterable<StoredRecord> {
+    for (const { key, value } of this.#db.getRange(after === undefined ? {} : { start: after })) {
+      if (after !== undefined && Buffer.compare(key as Uint8Array, after) === 0) continue;
       const entry = this.#decode(value);
       if (entry !== undefined) yield entry;
     }

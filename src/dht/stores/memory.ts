@@ -24,8 +24,9 @@ export class MemoryRecordStore implements RecordStore {
     return this.#entries.delete(id);
   }
 
-  async *entries(): AsyncIterable<StoredRecord> {
-    for (const key of [...this.#entries.keys()].sort()) {
+  async *entries(after?: Uint8Array): AsyncIterable<StoredRecord> {
+    const from = after === undefined ? undefined : keyOf(after);
+    for (const key of [...this.#entries.keys()].filter((key) => from === undefined || key > from).sort()) {
       const entry = this.#entries.get(key);
       if (entry !== undefined) yield entry;
     }
