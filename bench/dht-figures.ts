@@ -34,6 +34,19 @@ export interface DhtRunFigures {
    */
   rssMbPerNode: number;
   heapMbPerNode: number;
+  /**
+   * The same, taken once all nodes are bootstrapped and before any record is put: what a running
+   * node costs, whatever the number of records the workload stores (the two sides put different
+   * numbers of records).
+   */
+  idleRssMbPerNode: number;
+  idleHeapMbPerNode: number;
+}
+
+/** Memory per node between two readings, MB, 2 decimals. */
+export function perNode(before: { rss: number; heap: number }, after: { rss: number; heap: number }, nodes: number): { rss: number; heap: number } {
+  const round2 = (value: number): number => Math.round(value * 100) / 100;
+  return { rss: round2((after.rss - before.rss) / nodes), heap: round2((after.heap - before.heap) / nodes) };
 }
 
 /** What an operation of a phase came to; its latency is recorded only for 'ok'. */

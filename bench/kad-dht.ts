@@ -25,7 +25,7 @@ import { createLibp2p } from 'libp2p';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { memoryMb, phaseFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
+import { memoryMb, perNode, phaseFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
 import { now } from './measure.ts';
 
 export interface KadDhtOptions {
@@ -138,6 +138,7 @@ export async function measureKadDht(options: KadDhtOptions): Promise<DhtRunFigur
   try {
     await bootstrap(nodes, signal);
     const bootstrapMs = now() - start;
+    const idle = perNode(before, memoryMb(), count);
 
     const prefix = new TextEncoder().encode(`/${NAMESPACE}/`);
     const keys = Array.from({ length: records }, () => Buffer.concat([prefix, randomBytes(32)]));
@@ -182,8 +183,10 @@ export async function measureKadDht(options: KadDhtOptions): Promise<DhtRunFigur
       bootstrapMs: Math.round(bootstrapMs),
       put: phaseFigures(put),
       get: { ...phaseFigures(get), notFound: get.notFound },
-      rssMbPerNode: Math.round(((after.rss - before.rss) / count) * 100) / 100,
-      heapMbPerNode: Math.round(((after.heap - before.heap) / count) * 100) / 100,
+      rssMbPerNode: perNode(before, after, count).rss,
+      heapMbPerNode: perNode(before, after, count).heap,
+      idleRssMbPerNode: idle.rss,
+      idleHeapMbPerNode: idle.heap,
     };
   } finally {
     await Promise.all(nodes.map((node) => node.stop()));

@@ -14,7 +14,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { immutableRecord } from '../src/dht/records.ts';
 import { createTestnet } from '../src/testnet.ts';
-import { memoryMb, phaseFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
+import { memoryMb, perNode, phaseFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
 import { now } from './measure.ts';
 
 export interface MyDhtRunOptions {
@@ -33,9 +33,10 @@ export async function measureMyDht(options: MyDhtRunOptions): Promise<DhtRunFigu
   const { nodes: count, records, concurrency, valueBytes = 100, query = 'iterative' } = options;
   const before = memoryMb();
   const start = now();
-  const testnet = await createTestnet({ nodes: count, transport: 'tcp', store: 'lmdb', node: { queryMode: query } });
+  const testnet = await createTestnet({ nodes: count, transport: 'tcp', store: (process.env.MYDHT_BENCH_STORE as 'lmdb' | 'memory' | undefined) ?? 'lmdb', node: { queryMode: query } });
   try {
     const bootstrapMs = now() - start;
+    const idle = perNode(before, memoryMb(), count);
     const { nodes } = testnet;
     const data = Array.from({ length: records }, () => immutableRecord(new Uint8Array(randomBytes(valueBytes))));
     const putters = Array.from({ length: records }, () => randomInt(count));
@@ -70,8 +71,10 @@ export async function measureMyDht(options: MyDhtRunOptions): Promise<DhtRunFigu
       bootstrapMs: Math.round(bootstrapMs),
       put: phaseFigures(put),
       get: { ...phaseFigures(get), notFound: get.notFound },
-      rssMbPerNode: Math.round(((after.rss - before.rss) / count) * 100) / 100,
-      heapMbPerNode: Math.round(((after.heap - before.heap) / count) * 100) / 100,
+      rssMbPerNode: perNode(before, after, count).rss,
+      heapMbPerNode: perNode(before, after, count).heap,
+      idleRssMbPerNode: idle.rss,
+      idleHeapMbPerNode: idle.heap,
     };
   } finally {
     await testnet.stop();
