@@ -41,6 +41,17 @@ export interface DhtRunFigures {
    */
   idleRssMbPerNode: number;
   idleHeapMbPerNode: number;
+  /**
+   * What one more node costs: (the idle reading above) minus (the same reading taken with node 0
+   * alone, started and settled), / (nodes - 1). The figures above divide by N the fixed cost of
+   * the process (compiled code, module sources, the buffers some modules allocate on import,
+   * V8's young generation) and of the first node (code run once, caches filled once), which
+   * dominate them when N nodes share one process; a second node in the same process does not
+   * pay them again, and N nodes spread over N processes would each pay them. Taken before any
+   * put, like the idle figures.
+   */
+  marginalRssMbPerNode: number;
+  marginalHeapMbPerNode: number;
 }
 
 /** Memory per node between two readings, MB, 2 decimals. */

@@ -5,8 +5,9 @@
  * per node is its own; kad-dht gets fewer records, being slower, and rates do not depend on the
  * count. The baseline of every figure is kad-dht's, measured in the same run.
  *
- * Figures: get and put throughput, get median latency, memory per node (RSS and heap), and the
- * share of gets that found their record. Every op has a 30 s deadline on both sides.
+ * Figures: get and put throughput, get median latency, memory per node (RSS and heap: after the
+ * puts, idle before them, and marginal: what each node past the first adds, see DhtRunFigures),
+ * and the share of gets that found their record. Every op has a 30 s deadline on both sides.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +58,10 @@ const dht: Suite = {
       yield { name: `put.p50-${at}`, value: mine.put.p50Ms, unit: 'ms', baseline, baselineValue: kad.put.p50Ms, better: 'lower' } satisfies Figure;
       yield { name: `rss-per-node-${at}`, value: mine.rssMbPerNode, unit: 'MB', baseline, baselineValue: kad.rssMbPerNode, better: 'lower', ...(big ? { target: 0.1 } : {}) } satisfies Figure;
       yield { name: `heap-per-node-${at}`, value: mine.heapMbPerNode, unit: 'MB', baseline, baselineValue: kad.heapMbPerNode, better: 'lower' } satisfies Figure;
+      yield { name: `idle-rss-per-node-${at}`, value: mine.idleRssMbPerNode, unit: 'MB', baseline, baselineValue: kad.idleRssMbPerNode, better: 'lower' } satisfies Figure;
+      yield { name: `idle-heap-per-node-${at}`, value: mine.idleHeapMbPerNode, unit: 'MB', baseline, baselineValue: kad.idleHeapMbPerNode, better: 'lower' } satisfies Figure;
+      yield { name: `marginal-rss-per-node-${at}`, value: mine.marginalRssMbPerNode, unit: 'MB', baseline, baselineValue: kad.marginalRssMbPerNode, better: 'lower', ...(big ? { target: 0.1 } : {}) } satisfies Figure;
+      yield { name: `marginal-heap-per-node-${at}`, value: mine.marginalHeapMbPerNode, unit: 'MB', baseline, baselineValue: kad.marginalHeapMbPerNode, better: 'lower', ...(big ? { target: 0.1 } : {}) } satisfies Figure;
     }
   },
 };

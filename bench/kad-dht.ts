@@ -10,6 +10,8 @@
  * Memory per node: (RSS once all nodes are started, bootstrapped and the records put) minus
  * (RSS before creating any node), divided by N; heapUsed likewise, each read after
  * global.gc?.(). It includes the records stored (every node holds every record when N <= k = 20).
+ * Idle: the same once bootstrapped, before any put. Marginal: (idle reading) minus (the reading
+ * with node 0 alone, started and settled), divided by N - 1 (see DhtRunFigures).
  *
  * Throughput counts ok operations over the phase's wall time. All N nodes share one thread, so
  * at concurrency 32 kad-dht is CPU-bound and latency is mostly queueing (p50 ~ 32 / ops per s).
@@ -46,6 +48,12 @@ const BOOTSTRAP_TIMEOUT_MS = 60_000;
  * has a validator and a selector. The 32 random key bytes follow it.
  */
 const NAMESPACE = 'bench';
+/**
+ * How long node 0 runs alone before the reading the marginal memory per node starts from: past
+ * kad-dht's first self-query (QUERY_SELF_INITIAL_INTERVAL, 1 s after start), so that it is idle.
+ * Left out of bootstrapMs. mydht's side waits as long.
+ */
+const SETTLE_MS = 1500;
 
 async function createNode() {
   return createLibp2p({
@@ -134,11 +142,19 @@ export async function measureKadDht(options: KadDhtOptions): Promise<DhtRunFigur
   if (count < 2) throw new RangeError('kad-dht needs at least 2 nodes');
   const before = memoryMb();
   const start = now();
-  const nodes = await Promise.all(Array.from({ length: count }, createNode));
+  // Node 0 alone first, settled, for the reading the marginal cost per node starts from.
+  const nodes = [await createNode()];
   try {
+    const paused = now();
+    await sleep(SETTLE_MS, undefined, signal === undefined ? {} : { signal });
+    const one = memoryMb();
+    const pauseMs = now() - paused;
+    nodes.push(...(await Promise.all(Array.from({ length: count - 1 }, createNode))));
     await bootstrap(nodes, signal);
-    const bootstrapMs = now() - start;
-    const idle = perNode(before, memoryMb(), count);
+    const bootstrapMs = now() - start - pauseMs;
+    const idleReading = memoryMb();
+    const idle = perNode(before, idleReading, count);
+    const marginal = perNode(one, idleReading, count - 1);
 
     const prefix = new TextEncoder().encode(`/${NAMESPACE}/`);
     const keys = Array.from({ length: records }, () => Buffer.concat([prefix, randomBytes(32)]));
@@ -187,6 +203,8 @@ export async function measureKadDht(options: KadDhtOptions): Promise<DhtRunFigur
       heapMbPerNode: perNode(before, after, count).heap,
       idleRssMbPerNode: idle.rss,
       idleHeapMbPerNode: idle.heap,
+      marginalRssMbPerNode: marginal.rss,
+      marginalHeapMbPerNode: marginal.heap,
     };
   } finally {
     await Promise.all(nodes.map((node) => node.stop()));
