@@ -1,4 +1,4 @@
-import { codeOf, messageOf } from '../src/runtime/errors.ts';
+import { codeOf, messageOf, MyDhtError } from '../src/runtime/errors.ts';
 import { FrameDecoder } from '../src/runtime/frames.ts';
 import { ACCEPTED, detached } from '../src/runtime/mailbox.ts';
 import { defineService } from '../src/runtime/service.ts';
@@ -9,6 +9,8 @@ import { DEFAULT_MAX_FRAME, Wire, type WireMessage } from '../src/node/wire.ts';
 
 export interface ReadConfig {
   maxFrame?: number;
+  /** The application's own services, by name: peers reach them with `global` messages naming them. */
+  services?: string[];
 }
 
 /**
@@ -26,6 +28,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
     api: ctx.service<NodeProtocols['api']>('api'),
     'peer-store': ctx.service<NodeProtocols['peer-store']>('peer-store'),
   };
+  const applications = new Map((ctx.config?.services ?? []).map((name) => [name, ctx.service<NodeProtocols['global']>(name)]));
 
   interface Reader {
     frames: FrameDecoder;
@@ -46,9 +49,16 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
   const route = (conn: string, peer: string, message: SessionMessage): Promise<void> | undefined => {
     switch (ROUTES[message.type]) {
       case 'global': {
-        const { command, query } = message as Extract<SessionMessage, { type: 'global' }>;
-        if (query === undefined) return ports.global.send({ type: 'distant', from: peer, command });
-        ports.global.call({ type: 'distant', from: peer, command }).then(
+        const { command, query, service } = message as Extract<SessionMessage, { type: 'global' }>;
+        const target = service === undefined ? ports.global : applications.get(service);
+        if (target === undefined) {
+          // Not a protocol violation: this node just runs no such service. Say so, if asked.
+          const error = new MyDhtError('ERR_NO_SUCH_SERVICE', `this node runs no application service ${JSON.stringify(service)}`);
+          if (query !== undefined) detached(write.send({ type: 'send', peer, message: { type: 'reply', query, ok: false, code: error.code, error: error.message } }));
+          return undefined;
+        }
+        if (query === undefined) return target.send({ type: 'distant', from: peer, command });
+        target.call({ type: 'distant', from: peer, command }).then(
           (value) => detached(write.send({ type: 'send', peer, message: { type: 'reply', query, ok: true, value } })),
           (err: unknown) =>
             detached(

@@ -9,7 +9,7 @@ import { MemoryNetwork } from '../transports/memory.ts';
 import { TcpTransport } from '../transports/tcp.ts';
 import type { Transport } from './net/transport.ts';
 import { NodeIdentity } from './node/identity.ts';
-import { MyDhtNode, NODE_SERVICES, type NodeServiceName, type NodeTuning } from './node/node.ts';
+import { MyDhtNode, NODE_SERVICES, type ApplicationService, type NodeServiceName, type NodeTuning } from './node/node.ts';
 import { serviceModule, type ServiceModule } from './runtime/service.ts';
 import type { Spawner, SpawnerKind } from './runtime/spawner.ts';
 import { ServiceSystem, type SystemOptions } from './runtime/system.ts';
@@ -59,6 +59,11 @@ export interface NodeConfig extends NodeTuning {
    * key-value service, on LMDB in `<dataDir>/records` when there is a data dir, else in memory.
    */
   global?: ServiceModule;
+  /**
+   * The application's own services beside the global one, by name (MyDHT's custom commands):
+   * each speaks the global service's protocol, and peers reach it with `query({ service })`.
+   */
+  services?: Record<string, ApplicationService>;
 }
 
 /** Assemble a node from its configuration: identity, transports, and each service under its spawner. */
@@ -69,7 +74,7 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     NodeServiceName,
     SpawnerKind
   >;
-  const { dataDir, identity: _identity, transports, spawners: _spawners, global, listen, bootstrap, ...tuning } = config;
+  const { dataDir, identity: _identity, transports, spawners: _spawners, global, listen, bootstrap, services, ...tuning } = config;
   const kvConfig = {
     ...(dataDir === undefined ? { store: 'memory' } : { store: 'lmdb', dataDir }),
     ...(tuning.maxValueBytes === undefined ? {} : { maxValueBytes: tuning.maxValueBytes }),
@@ -85,6 +90,7 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     system: createServiceSystem(config.log === undefined ? {} : { log: config.log }),
     listen: listen ?? [],
     bootstrap: bootstrap ?? [],
+    ...(services === undefined ? {} : { services }),
   });
 }
 

@@ -1,14 +1,15 @@
 /**
- * The public API of mydht: the node (createNode) and the service runtime it is built on. The DHT
- * operations and createTestnet arrive with the DHT layer.
+ * The public API of mydht: the node (createNode) with its DHT operations, createTestnet for a
+ * local network, records, and the service runtime it is all built on.
  */
 export { createNode, createServiceSystem, defaultSpawners, type NodeConfig } from './assemble.ts';
-export { MyDhtNode, NODE_SERVICES, type NodeServiceName } from './node/node.ts';
+export { MyDhtNode, NODE_SERVICES, type ApplicationService, type NodeEventMap, type NodeServiceName, type QueryOptions } from './node/node.ts';
 export { createTestnet, SPAWNER_PRESETS, type SpawnerPreset, type Testnet, type TestnetOptions } from './testnet.ts';
 export { immutableRecord, mutableRecord, plainRecord, validateRecord, type DhtRecord } from './dht/records.ts';
 export { NodeIdentity, peerIdOf } from './node/identity.ts';
 export { PeerRecord } from './node/peer-record.ts';
-export type { GlobalProtocol, QueryResult, ConnectedPeer, KnownPeer } from './node/protocols.ts';
+export type { GlobalProtocol, QueryResult, ConnectedPeer, KnownPeer, LookupReply, QueryEvent } from './node/protocols.ts';
+export { parseQueryMode, type QueryMode } from './dht/seek.ts';
 export type { Connection, Listener, Transport } from './net/transport.ts';
 export { Codec, DEFAULT_CODEC_LIMITS, type CodecLimits } from './runtime/codec.ts';
 export * from './runtime/errors.ts';

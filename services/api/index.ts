@@ -101,7 +101,8 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
       );
     }
     if (local === true && request.type === 'global') {
-      global.call({ type: 'local', command: request.command }).then(
+      const target = request.service === undefined ? global : ctx.service<NodeProtocols['global']>(request.service);
+      target.call({ type: 'local', command: request.command }).then(
         (value) => table.reply(id, { from: ctx.config.self, ok: true, value }),
         (err: unknown) => table.reply(id, { from: ctx.config.self, ok: false, code: codeOf(err), error: messageOf(err) }),
       );

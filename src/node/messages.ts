@@ -6,8 +6,11 @@ import type { SeekRequest } from '../dht/seek.ts';
  * message names the service it is for, and the read service routes it there.
  */
 export type SessionMessage =
-  /** For the application's global service: a command, and the query it answers to, if any. */
-  | { type: 'global'; command: { type: string }; query?: number }
+  /**
+   * For the global (key-value) service, or with `service` for one of the application's own
+   * services beside it: a command, and the query it answers to, if any.
+   */
+  | { type: 'global'; command: { type: string }; query?: number; service?: string }
   /** A reply to a query this node sent. */
   | { type: 'reply'; query: number; ok: boolean; value?: unknown; code?: string; error?: string }
   /** Liveness: a ping is answered by a pong with the same number. */

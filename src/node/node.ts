@@ -84,7 +84,24 @@ export interface NodeParts extends NodeTuning {
   system: ServiceSystem;
   listen: string[];
   bootstrap: string[];
+  /** The application's own services beside the global one, by name. */
+  services?: Record<string, ApplicationService>;
 }
+
+/**
+ * An application service beside the key-value store (MyDHT's custom global commands): it speaks
+ * the global service's protocol (`local` from this node, `distant` from a peer), and peers reach
+ * it by its name.
+ */
+export interface ApplicationService {
+  module: ServiceModule;
+  /** Where it runs (default same-loop). */
+  spawner?: SpawnerKind;
+  config?: unknown;
+}
+
+/** An application service's name: short, lowercase, and none of the node's own. */
+const APPLICATION_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 /**
  * One mydht node: its services under the spawners its configuration picks, its identity, and
@@ -108,6 +125,11 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     super();
     if (parts.spawners['main-loop'] !== 'same-loop') {
       throw new ConfigError('spawners.main-loop must be "same-loop": the main loop owns the sockets, which cannot move to a worker');
+    }
+    for (const name of Object.keys(parts.services ?? {})) {
+      if (!APPLICATION_NAME.test(name) || (NODE_SERVICES as readonly string[]).includes(name)) {
+        throw new ConfigError(`services.${name}: an application service needs a name of 1-32 of a-z, 0-9 and dash, starting with a letter, and none of ${NODE_SERVICES.join(', ')}`);
+      }
     }
     if (parts.spawners.events !== 'same-loop') {
       throw new ConfigError("spawners.events must be \"same-loop\": it calls the node's listeners, which live on the node's loop");
@@ -170,7 +192,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
           this.#record = PeerRecord.create(parts.identity, this.#addresses, this.#record.seq + 1);
         },
       }),
-      spec('read', wire),
+      spec('read', { ...wire, services: Object.keys(parts.services ?? {}) }),
       spec('write', wire),
       spec('peer-store', {
         self: this.id,
@@ -185,6 +207,12 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         ...(parts.maxValueBytes === undefined ? {} : { maxValueBytes: parts.maxValueBytes }),
       }),
       spec('global', parts.globalConfig ?? null),
+      ...Object.entries(parts.services ?? {}).map(([name, service]) => ({
+        name,
+        module: service.module,
+        spawner: service.spawner ?? 'same-loop',
+        config: service.config ?? null,
+      })),
     ]);
     for (const address of parts.listen) await this.#service('main-loop').call({ type: 'listen', address });
     log.info({ id: this.id, addresses: this.#addresses }, 'node started');
@@ -245,22 +273,25 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     return this.#service('main-loop').call({ type: 'dial', address, ...(peer === undefined ? {} : { peer }) }, { timeout: 15_000 });
   }
 
-  /** A command for this node's global service. */
-  local(command: { type: string }): Promise<unknown> {
-    return this.#service('global').call({ type: 'local', command });
+  /** A command for this node's global service, or with `service` for one of its application services. */
+  local(command: { type: string }, options: { service?: string } = {}): Promise<unknown> {
+    if (options.service === undefined) return this.#service('global').call({ type: 'local', command });
+    return this.system.get<NodeProtocols['global']>(options.service).call({ type: 'local', command });
   }
 
   /** Ask peers (and this node, with `local`), collecting `expect` replies or what arrived by the deadline. */
   query(options: {
     peers: string[];
     command: { type: string };
+    /** An application service by name; the global service without. */
+    service?: string;
     local?: boolean;
     expect: number;
     timeoutMs?: number;
     signal?: AbortSignal;
   }): Promise<QueryResult> {
     const tag = `q-${Math.random().toString(36).slice(2)}`;
-    const request: QueryRequest = { type: 'global', command: options.command };
+    const request: QueryRequest = { type: 'global', command: options.command, ...(options.service === undefined ? {} : { service: options.service }) };
     const api = this.#service('api');
     const onAbort = (): void => void api.call({ type: 'cancel', tag }).catch(() => {});
     options.signal?.addEventListener('abort', onAbort, { once: true });

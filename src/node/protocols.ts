@@ -139,7 +139,8 @@ export interface QueryResult {
 
 /** What a query asks each peer. */
 export type QueryRequest =
-  | { type: 'global'; command: { type: string } }
+  /** A command for the global service, or with `service` for an application service of that name. */
+  | { type: 'global'; command: { type: string }; service?: string }
   | { type: 'find-peer'; id: Uint8Array }
   | { type: 'find-node'; target: Uint8Array };
 
