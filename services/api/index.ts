@@ -153,8 +153,9 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
         });
         return { closest: result.closest.map((peer) => peer.record), hops: result.hops, queried: result.queried, failed: result.failed, values };
       },
-      find: ({ target, want, origin, proxyHops, hopLimit, fanout, timeoutMs, tag, progress }) =>
+      find: ({ target, want, origin, proxyHops, hopLimit, fanout, count, timeoutMs, tag, progress }) =>
         seeker.originate({
+          count: count ?? k,
           report: reporter(tag, progress),
           target,
           want,

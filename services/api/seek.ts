@@ -73,6 +73,8 @@ export class Seeker {
     fanout: number;
     timeoutMs: number;
     tag?: string | undefined;
+    /** Peers wanted in the result. */
+    count: number;
     /** Told of each seed asked and each answer, for progress. */
     report?: ((event: QueryEvent) => void) | undefined;
   }): Promise<SeekResult> {
@@ -133,7 +135,7 @@ export class Seeker {
       this.#forward(seed, id, request).catch((err: unknown) => table.reply(id, { from: seed.idHex, ok: false, code: codeOf(err), error: messageOf(err) }));
     }
     const complete = await done;
-    const closest = [...named.values()].sort((a, b) => compareDistance(options.target, a.id, b.id)).slice(0, k);
+    const closest = [...named.values()].sort((a, b) => compareDistance(options.target, a.id, b.id)).slice(0, options.count);
     this.#ports.learn(closest);
     return { values, closest, hops, answers, complete: complete || outstanding <= 0 };
   }

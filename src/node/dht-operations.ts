@@ -21,6 +21,8 @@ export interface QueryOptions {
   alpha?: number;
   /** Hops a query may go at most (default 20; forwarded queries at most 32). */
   hopLimit?: number;
+  /** Peers a lookup wants (default k, the replication factor). */
+  count?: number;
   signal?: AbortSignal;
 }
 
@@ -229,7 +231,7 @@ export class DhtOperations {
           target,
           want,
           origin: this.#parts.record(),
-          count: this.#parts.k,
+          count: options.count ?? this.#parts.k,
           tag,
           progress,
           ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
@@ -258,6 +260,7 @@ export class DhtOperations {
         timeoutMs,
         tag,
         progress,
+        ...(options.count === undefined ? {} : { count: options.count }),
         ...(options.alpha === undefined ? {} : { fanout: options.alpha }),
       },
       { timeout: timeoutMs + 5_000 },

@@ -207,6 +207,8 @@ export interface ApiProtocol {
       proxyHops: number;
       hopLimit?: number;
       fanout?: number;
+      /** Peers wanted in the result (default k). */
+      count?: number;
       timeoutMs?: number;
       tag?: string;
       /** Send each answer to the events service as a `query` event under `tag`. */

@@ -60,6 +60,23 @@ describe(`a DHT of 20 nodes over the in-memory transport (seed ${SEED})`, functi
     }
   });
 
+  it('a lookup wanting 3 peers returns the 3 closest, in every query mode', async () => {
+    for (const mode of ['iterative', 'proxy', 'async', 'mixed:1']) {
+      const origin = nodes[random.int(0, 19)]!;
+      const target = new Uint8Array(randomBytes(32));
+      const truth = nodes
+        .filter((node) => node !== origin)
+        .map((node) => node.id)
+        .sort((a, b) => compareDistance(target, Buffer.from(a, 'hex'), Buffer.from(b, 'hex')));
+      const { closest } = await origin.lookup(target, { mode, count: 3 });
+      assert.deepEqual(
+        closest.map((peer) => peer.idHex),
+        truth.slice(0, 3),
+        mode,
+      );
+    }
+  });
+
   it('100 records put from random nodes are got from other nodes: 100% success, stored on k nodes each', async () => {
     const author = NodeIdentity.generate();
     const records: DhtRecord[] = [];
