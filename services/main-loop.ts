@@ -239,8 +239,12 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
       status: () => ({ ...status, connections: conns.size, sessions: sessions.size, pendingHandshakes: handshaker.pending }),
     },
     stop: async () => {
-      await Promise.all(listeners.map((listener) => listener.close()));
+      // Stop accepting first, but do not wait there: a TCP listener's close completes only once
+      // its accepted connections have ended, which is what the next line does (waiting first
+      // kept a node stopping until its peers' liveness timeouts closed them, ~18 s).
+      const closing = listeners.map((listener) => listener.close());
       for (const id of [...conns.keys()]) close(id, 'ERR_NODE_STOPPING', 'the node is stopping');
+      await Promise.all(closing);
       await Promise.all(config.transports.map((transport) => transport.close()));
     },
   };

@@ -2,12 +2,15 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { SPAWNER_KINDS, type SpawnerKind } from '../runtime/spawner.ts';
 import { runDemo } from './demo.ts';
 import { runTestnet } from './testnet.ts';
+import { DEFAULT_API, EXIT, runClient, type ClientOptions } from './client.ts';
+import { runStart } from './start.ts';
+import { SPAWNER_PRESET_NAMES } from '../config/node-config.ts';
+import { codeOf, MyDhtError } from '../runtime/errors.ts';
 import { SPAWNER_PRESETS, type SpawnerPreset } from '../testnet.ts';
 import { formatQueryMode, parseQueryMode } from '../dht/seek.ts';
 import { messageOf } from '../runtime/errors.ts';
 
-/** Exit codes, as scripts rely on them. */
-export const EXIT = { ok: 0, notFound: 1, usage: 2, unreachable: 3 } as const;
+export { EXIT } from './client.ts';
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command()
@@ -60,9 +63,89 @@ export async function main(argv: readonly string[]): Promise<number> {
       },
     );
 
+  program
+    .command('start')
+    .description('Run a node in the foreground, with its HTTP control API, until SIGINT or SIGTERM (a second signal forces the exit).')
+    .option('--config <file>', 'a JSON config file (docs/configuration.md); MYDHT_* variables and these flags override it')
+    .option('--listen <multiaddr...>', 'multiaddrs to listen on (default /ip4/0.0.0.0/tcp/4001)')
+    .option('--bootstrap <multiaddr...>', 'multiaddrs of nodes to join through')
+    .option('--data-dir <dir>', 'where the node key, the LMDB store and the API token live (default ./mydht-data)')
+    .option('--api <host:port>', 'where the control API listens (default 127.0.0.1:5001; another host needs the bearer token)')
+    .addOption(new Option('--spawners <preset>', 'where the movable services run').choices(SPAWNER_PRESET_NAMES))
+    .option('--query <mode>', 'how gets and puts query the network: iterative, proxy, async, mixed or mixed:N', queryMode)
+    .addOption(new Option('--log-level <level>', 'log lines at this level and above, to stderr').choices(['debug', 'info', 'warn', 'error', 'silent']))
+    .option('--json', 'print the ready line as JSON: {"event":"ready","id","addresses","api"}')
+    .action(
+      async (options: {
+        config?: string;
+        listen?: string[];
+        bootstrap?: string[];
+        dataDir?: string;
+        api?: string;
+        spawners?: (typeof SPAWNER_PRESET_NAMES)[number];
+        query?: string;
+        logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+        json?: boolean;
+      }) => {
+        exitCode = await runStart({
+          config: options.config,
+          json: options.json === true,
+          flags: {
+            ...(options.listen === undefined ? {} : { listen: options.listen }),
+            ...(options.bootstrap === undefined ? {} : { bootstrap: options.bootstrap }),
+            ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+            ...(options.api === undefined ? {} : { api: options.api }),
+            ...(options.spawners === undefined ? {} : { spawners: options.spawners }),
+            ...(options.query === undefined ? {} : { queryMode: options.query }),
+            ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+          },
+        });
+      },
+    );
+
+  const client = (command: Command): Command =>
+    command
+      .option('--api <url>', 'the node\'s control API (default MYDHT_API_URL, else the local node\'s)', process.env.MYDHT_API_URL ?? DEFAULT_API)
+      .option('--token <token>', 'the bearer token of a non-loopback API (default MYDHT_API_TOKEN)', process.env.MYDHT_API_TOKEN)
+      .option('--json', 'print JSON');
+  const clientOptions = (options: { api: string; token?: string; json?: boolean }): ClientOptions => ({
+    api: options.api,
+    token: options.token,
+    json: options.json === true,
+  });
+  client(
+    program
+      .command('put')
+      .description('Store a value under a name, in the public namespace (exit 1 if no node stored it).')
+      .argument('[name]', 'the record\'s name')
+      .argument('[value]', 'the value, as text')
+      .option('--file <file>', 'many records: one per line, the name, a tab, the value'),
+  ).action(async (name: string | undefined, value: string | undefined, options: { api: string; token?: string; json?: boolean; file?: string }) => {
+    if (options.file !== undefined) exitCode = await runClient({ type: 'put-file', file: options.file }, clientOptions(options));
+    else if (name === undefined || value === undefined) throw new MyDhtError('ERR_USAGE', 'put needs a name and a value, or --file');
+    else exitCode = await runClient({ type: 'put', name, value }, clientOptions(options));
+  });
+  client(program.command('get').description('Print the value stored under a name (exit 1 if not found).').argument('<name>', 'the record\'s name')).action(
+    async (name: string, options: { api: string; token?: string; json?: boolean }) => {
+      exitCode = await runClient({ type: 'get', name }, clientOptions(options));
+    },
+  );
+  client(program.command('status').description('Show a running node: id, addresses, uptime, routing table, services, store.')).action(
+    async (options: { api: string; token?: string; json?: boolean }) => {
+      exitCode = await runClient({ type: 'status' }, clientOptions(options));
+    },
+  );
+  client(program.command('peers').description('List the peers a running node is connected to.')).action(async (options: { api: string; token?: string; json?: boolean }) => {
+    exitCode = await runClient({ type: 'peers' }, clientOptions(options));
+  });
+
   try {
     await program.parseAsync(argv);
   } catch (err) {
+    if (codeOf(err) === 'ERR_CONFIG' || codeOf(err) === 'ERR_USAGE') {
+      process.stderr.write(`mydht: ${(err as Error).message}\n`);
+      return EXIT.usage;
+    }
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }

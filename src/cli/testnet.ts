@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { immutableRecord, type DhtRecord } from '../dht/records.ts';
 import { createTestnet, type SpawnerPreset } from '../testnet.ts';
+import { ProgressBar } from './progress-bar.ts';
 import type { TransportName } from '../assemble.ts';
 
 export interface TestnetCommandOptions {
@@ -48,7 +49,7 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
       record: immutableRecord(new Uint8Array(randomBytes(100))),
       from: pick(),
     }));
-    const progress = new Progress(options.json ? undefined : process.stderr, options.records * 2);
+    const progress = new ProgressBar(options.json ? undefined : process.stderr, options.records * 2);
 
     const hops: number[] = [];
     const put = await phase(records, options.concurrency, async ({ record, from }) => {
@@ -114,26 +115,6 @@ async function phase<T>(items: readonly T[], concurrency: number, work: (item: T
   latencies.sort((a, b) => a - b);
   const at = (p: number): number => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0) * 100) / 100;
   return { ok, failed, opsPerSec: Math.round(items.length / seconds), p50Ms: at(0.5), p99Ms: at(0.99) };
-}
-
-class Progress {
-  readonly #stream: NodeJS.WriteStream | undefined;
-  readonly #total: number;
-  #done = 0;
-  constructor(stream: NodeJS.WriteStream | undefined, total: number) {
-    this.#stream = stream?.isTTY === true ? stream : undefined;
-    this.#total = total;
-  }
-  tick(): void {
-    this.#done++;
-    if (this.#stream === undefined || (this.#done % 20 !== 0 && this.#done !== this.#total)) return;
-    const width = 30;
-    const filled = Math.round((this.#done / this.#total) * width);
-    this.#stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.#done}/${this.#total}`);
-  }
-  done(): void {
-    this.#stream?.write('\r\x1b[K');
-  }
 }
 
 function printSummary(report: {

@@ -16,9 +16,20 @@ export type ValidatorsModule = string;
 
 const loaded = new Map<string, Promise<ReadonlyMap<string, NamespaceValidator>>>();
 
-/** The validators of a module (an absolute file: or data: URL), loaded once per process. */
+/**
+ * The namespace every node accepts: any value within the size limit, under any name; a newer
+ * value replaces an older one on each holder, and nobody owns a name (OpenDHT's unsigned
+ * values). It is what `mydht put <name> <value>` and the HTTP API store.
+ */
+export const PUBLIC_NAMESPACE = 'public';
+const BUILT_IN: ReadonlyMap<string, NamespaceValidator> = new Map([[PUBLIC_NAMESPACE, () => {}]]);
+
+/**
+ * The validators of a module (an absolute file: or data: URL), loaded once per process, with the
+ * built-in `public` namespace (which a module may not redefine).
+ */
 export function loadValidators(url: ValidatorsModule | undefined): Promise<ReadonlyMap<string, NamespaceValidator>> {
-  if (url === undefined) return Promise.resolve(new Map());
+  if (url === undefined) return Promise.resolve(BUILT_IN);
   let pending = loaded.get(url);
   if (pending === undefined) {
     pending = load(url);
@@ -38,8 +49,9 @@ async function load(url: string): Promise<ReadonlyMap<string, NamespaceValidator
   if (typeof exported !== 'object' || exported === null) {
     throw new ConfigError(`record validators: ${url} must export by default an object of namespace -> function`);
   }
-  const validators = new Map<string, NamespaceValidator>();
+  const validators = new Map<string, NamespaceValidator>(BUILT_IN);
   for (const [namespace, validator] of Object.entries(exported)) {
+    if (namespace === PUBLIC_NAMESPACE) throw new ConfigError(`record validators: ${url}: the ${PUBLIC_NAMESPACE} namespace is built in`);
     if (typeof validator !== 'function') throw new ConfigError(`record validators: ${url}: the validator of namespace ${JSON.stringify(namespace)} is not a function`);
     validators.set(namespace, validator as NamespaceValidator);
   }

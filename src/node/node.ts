@@ -100,6 +100,17 @@ export interface ApplicationService {
   config?: unknown;
 }
 
+export interface NodeStatus {
+  id: string;
+  addresses: string[];
+  uptimeMs: number;
+  /** Contacts in the routing table. */
+  routingTable: number;
+  connections: MainLoopStatus;
+  services: ServiceStatus[];
+  store: { records: number; bytes: number; quotaBytes: number; refused: Record<string, number> } | null;
+}
+
 /** An application service's name: short, lowercase, and none of the node's own. */
 const APPLICATION_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
@@ -114,6 +125,8 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   #record: PeerRecord;
   #addresses: string[] = [];
   #started = false;
+  /** When start was called, ms since the epoch; 0 before. */
+  #startedAt = 0;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #republishTimer: ReturnType<typeof setInterval> | undefined;
   #recordRefreshTimer: ReturnType<typeof setInterval> | undefined;
@@ -168,6 +181,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    this.#startedAt = Date.now();
     const parts = this.#parts;
     const log = parts.log ?? silentLogger;
     const spec = (name: NodeServiceName, config: unknown) => ({
@@ -377,6 +391,36 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
 
   services(): ServiceStatus[] {
     return this.system.status();
+  }
+
+  /** Contacts in the routing table. */
+  routingTableSize(): Promise<number> {
+    return this.#service('peer-store').call({ type: 'routingTableSize' });
+  }
+
+  /**
+   * Everything `mydht status` shows: id, addresses, routing table, connections, each service with
+   * its spawner, queue and restarts, and the store (null when the global service is not the
+   * key-value store).
+   */
+  async status(): Promise<NodeStatus> {
+    const [routingTable, connections, store] = await Promise.all([
+      this.routingTableSize(),
+      this.connectionStatus(),
+      this.local({ type: 'stats' }).then(
+        (stats) => stats as NodeStatus['store'],
+        () => null,
+      ),
+    ]);
+    return {
+      id: this.id,
+      addresses: [...this.#addresses],
+      uptimeMs: this.#startedAt === 0 ? 0 : Date.now() - this.#startedAt,
+      routingTable,
+      connections,
+      services: this.services(),
+      store,
+    };
   }
 
   #service<N extends NodeServiceName>(name: N): ServiceHandle<NodeProtocols[N]> {

@@ -1,0 +1,177 @@
+import { readFile } from 'node:fs/promises';
+import { ProgressBar } from './progress-bar.ts';
+import type { NodeStatus } from '../node/node.ts';
+import type { ConnectedPeer, KnownPeer } from '../node/protocols.ts';
+
+/** Exit codes, as scripts rely on them. */
+export const EXIT = { ok: 0, notFound: 1, usage: 2, unreachable: 3 } as const;
+
+/** The local node's API, where `mydht start` listens by default. */
+export const DEFAULT_API = 'http://127.0.0.1:5001';
+
+export interface ClientOptions {
+  api: string;
+  token?: string | undefined;
+  json: boolean;
+}
+
+/** The node did not answer at all: exit code 3. */
+class Unreachable extends Error {}
+/** The node wants its bearer token: a usage error, exit code 2. */
+class Unauthorized extends Error {}
+
+/** One request to the node's control API; an API error comes back as its status and body. */
+async function call(options: ClientOptions, method: string, path: string, body?: Uint8Array): Promise<{ status: number; bytes: Uint8Array }> {
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, options.api), {
+      method,
+      ...(body === undefined ? {} : { body }),
+      headers: {
+        ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+        ...(body === undefined ? {} : { 'content-type': 'application/octet-stream' }),
+      },
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new Unreachable(`cannot reach the node's API at ${options.api} (${cause})`);
+  }
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (response.status === 401) throw new Unauthorized(`${options.api}: ${failure(bytes)} (pass it with --token or MYDHT_API_TOKEN)`);
+  return { status: response.status, bytes };
+}
+
+function failure(bytes: Uint8Array): string {
+  try {
+    const { error } = JSON.parse(Buffer.from(bytes).toString('utf8')) as { error: { code: string; message: string } };
+    return `${error.code}: ${error.message}`;
+  } catch {
+    return Buffer.from(bytes).toString('utf8');
+  }
+}
+
+/** Run one client command; returns its exit code. Errors go to stderr. */
+export async function runClient(
+  command: { type: 'put'; name: string; value: string } | { type: 'put-file'; file: string } | { type: 'get'; name: string } | { type: 'status' } | { type: 'peers' },
+  options: ClientOptions,
+): Promise<number> {
+  try {
+    switch (command.type) {
+      case 'put':
+        return await put(options, command.name, new TextEncoder().encode(command.value));
+      case 'put-file':
+        return await putFile(options, command.file);
+      case 'get':
+        return await get(options, command.name);
+      case 'status':
+        return await status(options);
+      case 'peers':
+        return await peers(options);
+    }
+  } catch (err) {
+    if (err instanceof Unreachable || err instanceof Unauthorized) {
+      process.stderr.write(`${err.message}\n`);
+      return err instanceof Unreachable ? EXIT.unreachable : EXIT.usage;
+    }
+    throw err;
+  }
+}
+
+async function put(options: ClientOptions, name: string, value: Uint8Array, quiet = false): Promise<number> {
+  const { status, bytes } = await call(options, 'PUT', `/v1/records/${encodeURIComponent(name)}`, value);
+  if (status !== 200) {
+    process.stderr.write(`put ${name}: ${failure(bytes)}\n`);
+    return status === 400 || status === 413 ? EXIT.usage : EXIT.notFound;
+  }
+  if (quiet) return EXIT.ok;
+  const result = JSON.parse(Buffer.from(bytes).toString('utf8')) as { stored: number; key: string };
+  process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `stored ${name} on ${result.stored} nodes (key ${result.key})\n`);
+  return EXIT.ok;
+}
+
+/** Many records from a file, one per line: a name, a tab, the value. */
+async function putFile(options: ClientOptions, file: string): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    process.stderr.write(`put --file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);
+    return EXIT.usage;
+  }
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  const bad = lines.findIndex((line) => !line.includes('\t'));
+  if (bad >= 0) {
+    process.stderr.write(`put --file ${file}: line ${bad + 1} has no tab between the name and the value\n`);
+    return EXIT.usage;
+  }
+  const bar = new ProgressBar(process.stderr, lines.length);
+  let failed = 0;
+  for (const line of lines) {
+    const at = line.indexOf('\t');
+    if ((await put(options, line.slice(0, at), new TextEncoder().encode(line.slice(at + 1)), true)) !== EXIT.ok) failed++;
+    bar.tick();
+  }
+  bar.done();
+  const summary = { records: lines.length, stored: lines.length - failed, failed };
+  process.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : `stored ${summary.stored} of ${summary.records} records\n`);
+  return failed === 0 ? EXIT.ok : EXIT.notFound;
+}
+
+async function get(options: ClientOptions, name: string): Promise<number> {
+  const { status, bytes } = await call(options, 'GET', `/v1/records/${encodeURIComponent(name)}`);
+  if (status === 404) {
+    if (options.json) process.stdout.write(`${JSON.stringify({ name, found: false })}\n`);
+    else process.stderr.write(`${name}: not found\n`);
+    return EXIT.notFound;
+  }
+  if (status !== 200) {
+    process.stderr.write(`get ${name}: ${failure(bytes)}\n`);
+    return status === 400 ? EXIT.usage : EXIT.notFound;
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify({ name, found: true, value: Buffer.from(bytes).toString('utf8') })}\n`);
+  else process.stdout.write(bytes);
+  return EXIT.ok;
+}
+
+async function status(options: ClientOptions): Promise<number> {
+  const { status: code, bytes } = await call(options, 'GET', '/v1/status');
+  if (code !== 200) {
+    process.stderr.write(`status: ${failure(bytes)}\n`);
+    return EXIT.unreachable;
+  }
+  if (options.json) {
+    process.stdout.write(`${Buffer.from(bytes).toString('utf8')}\n`);
+    return EXIT.ok;
+  }
+  const s = JSON.parse(Buffer.from(bytes).toString('utf8')) as NodeStatus;
+  const lines = [
+    `id             ${s.id}`,
+    `addresses      ${s.addresses.join(', ')}`,
+    `uptime         ${Math.round(s.uptimeMs / 1000)} s`,
+    `routing table  ${s.routingTable} contacts`,
+    `sessions       ${s.connections.sessions} (${s.connections.connections} connections)`,
+    `store          ${s.store === null ? 'not the key-value store' : `${s.store.records} records, ${s.store.bytes} of ${s.store.quotaBytes} bytes`}`,
+    'services',
+    ...s.services.map((service) => `  ${service.name.padEnd(12)} ${service.spawner.padEnd(14)} ${service.state.padEnd(9)} queued ${service.queued}, restarts ${service.restarts}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return EXIT.ok;
+}
+
+async function peers(options: ClientOptions): Promise<number> {
+  const { status: code, bytes } = await call(options, 'GET', '/v1/peers');
+  if (code !== 200) {
+    process.stderr.write(`peers: ${failure(bytes)}\n`);
+    return EXIT.unreachable;
+  }
+  if (options.json) {
+    process.stdout.write(`${Buffer.from(bytes).toString('utf8')}\n`);
+    return EXIT.ok;
+  }
+  const { connected, known } = JSON.parse(Buffer.from(bytes).toString('utf8')) as { connected: ConnectedPeer[]; known: KnownPeer[] };
+  const lines = connected.map((peer) => `${peer.id}  ${peer.direction.padEnd(8)}  ${peer.address}`);
+  lines.push(`${connected.length} connected, ${known.length} known`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,133 @@
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { codeOf, messageOf, MyDhtError } from '../runtime/errors.ts';
+import { PUBLIC_NAMESPACE } from '../dht/namespace-validators.ts';
+import { plainRecord } from '../dht/records.ts';
+import type { MyDhtNode } from '../node/node.ts';
+
+export interface ControlApiOptions {
+  node: MyDhtNode;
+  host: string;
+  port: number;
+  /** Required of every request when set (`Authorization: Bearer <token>`). */
+  token?: string | undefined;
+  /** The largest value a PUT may carry, bytes. */
+  maxValueBytes: number;
+}
+
+export interface ControlApi {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Record names the API takes: those a plain record allows. */
+const MAX_NAME_LENGTH = 256;
+/** Status of each error code the API answers with; anything else is a 500. */
+const STATUS: Record<string, number> = {
+  ERR_NOT_FOUND: 404,
+  ERR_BAD_REQUEST: 400,
+  ERR_UNAUTHORIZED: 401,
+  ERR_RECORD_TOO_LARGE: 413,
+  ERR_PUT_FAILED: 503,
+  ERR_RECORD_INVALID: 400,
+};
+
+/** Is this a loopback host, where the API may listen without a token? */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/**
+ * The node's HTTP JSON control API, which the CLI uses:
+ * - `GET /v1/status`, `GET /v1/peers`: JSON;
+ * - `PUT /v1/records/:name` (the body is the value), `GET /v1/records/:name` (the value, or 404):
+ *   values under `name` in the built-in `public` namespace.
+ * Errors are `{ "error": { "code", "message" } }` with a status that fits the code.
+ */
+export async function startControlApi(options: ControlApiOptions): Promise<ControlApi> {
+  const { node } = options;
+  const expected = options.token === undefined ? undefined : Buffer.from(`Bearer ${options.token}`);
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    if (expected !== undefined) {
+      const given = Buffer.from(request.headers.authorization ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new MyDhtError('ERR_UNAUTHORIZED', 'this API needs its bearer token (kept in the node\'s data dir, file api-token)');
+      }
+    }
+    const url = new URL(request.url ?? '/', 'http://api');
+    const record = /^\/v1\/records\/([^/]+)$/.exec(url.pathname);
+    if (request.method === 'GET' && url.pathname === '/v1/status') return json(response, 200, await node.status());
+    if (request.method === 'GET' && url.pathname === '/v1/peers') return json(response, 200, { connected: await node.peers(), known: await node.knownPeers() });
+    if (record !== null) {
+      const name = decodeURIComponent(record[1]!);
+      if (name.length === 0 || name.length > MAX_NAME_LENGTH) throw new MyDhtError('ERR_BAD_REQUEST', `a record name is 1 to ${MAX_NAME_LENGTH} characters`);
+      const key = plainRecord(PUBLIC_NAMESPACE, name, new Uint8Array(0)).key;
+      if (request.method === 'GET') {
+        const found = await node.get(key);
+        if (found === null) throw new MyDhtError('ERR_NOT_FOUND', `no record named ${JSON.stringify(name)}`);
+        response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': found.value.length });
+        response.end(found.value);
+        return;
+      }
+      if (request.method === 'PUT') {
+        const value = await body(request, options.maxValueBytes);
+        const { stored, hops } = await node.put(plainRecord(PUBLIC_NAMESPACE, name, value));
+        return json(response, 200, { name, key: Buffer.from(key).toString('hex'), stored, hops });
+      }
+    }
+    throw new MyDhtError('ERR_NOT_FOUND', `no route ${request.method ?? ''} ${url.pathname}`);
+  };
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((err: unknown) => {
+      const code = codeOf(err);
+      json(response, STATUS[code] ?? 500, { error: { code, message: messageOf(err) } });
+    });
+  });
+  // A slow or idle client cannot hold a connection open for long.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function json(response: ServerResponse, status: number, value: unknown): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const text = JSON.stringify(value, (_key, field: unknown) => (field instanceof Uint8Array ? Buffer.from(field).toString('hex') : field));
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(text);
+}
+
+/** The request body, refused past `max` bytes without reading the rest. */
+async function body(request: IncomingMessage, max: number): Promise<Uint8Array> {
+  const declared = Number(request.headers['content-length'] ?? NaN);
+  if (declared > max) throw new MyDhtError('ERR_RECORD_TOO_LARGE', `a ${declared}-byte value exceeds ${max} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new MyDhtError('ERR_RECORD_TOO_LARGE', `the value exceeds ${max} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+// The built executable, as `npx mydht` runs it after `npm install` (npm test builds first).
+const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
+
+function mydht(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, MYDHT_API_URL: '' } }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface Running {
+  child: ChildProcess;
+  dataDir: string;
+  ready: { event: string; id: string; addresses: string[]; api: string };
+}
+
+/** `mydht start --json` on loopback with ephemeral ports; resolves on its ready line. */
+async function start(dataDir: string, ...args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, 'start', '--json', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await Promise.race([once(lines, 'line'), once(child, 'exit').then(([code]) => Promise.reject(new Error(`mydht start exited with ${code}`)))])) as [string];
+  return { child, dataDir, ready: JSON.parse(line) as Running['ready'] };
+}
+
+async function stop(node: Running): Promise<number | null> {
+  if (node.child.exitCode !== null) return node.child.exitCode;
+  const exited = once(node.child, 'exit');
+  node.child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  return code;
+}
+
+describe('mydht start, and the commands against a running node', function () {
+  this.timeout(120_000);
+  const running: Running[] = [];
+  let root: string;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mydht-cli-'));
+    running.push(await start(join(root, 'a'), '--api', '127.0.0.1:0'));
+    const bootstrap = running[0]!.ready.addresses[0]!;
+    for (const name of ['b', 'c']) running.push(await start(join(root, name), '--api', '127.0.0.1:0', '--bootstrap', bootstrap));
+  });
+
+  after(async () => {
+    for (const node of running) await stop(node);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('prints one ready line: id, addresses and the API', () => {
+    for (const { ready } of running) {
+      assert.equal(ready.event, 'ready');
+      assert.match(ready.id, /^[0-9a-f]{64}$/);
+      assert.match(ready.addresses[0]!, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+$/);
+      assert.match(ready.api, /^http:\/\/127\.0\.0\.1:\d+$/);
+    }
+  });
+
+  it('put through one node, get through another; a missing name exits 1', async () => {
+    const [a, , c] = running as [Running, Running, Running];
+    const put = await mydht('put', 'greeting', 'hello, dht', '--api', a.ready.api, '--json');
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal((JSON.parse(put.stdout) as { stored: number }).stored, 3);
+    const got = await mydht('get', 'greeting', '--api', c.ready.api);
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(got.stdout, 'hello, dht');
+    const missing = await mydht('get', 'nobody-put-this', '--api', c.ready.api);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /not found/);
+  });
+
+  it('put --file stores every line', async () => {
+    const [a, b] = running as [Running, Running];
+    const file = join(root, 'records.tsv');
+    await writeFile(file, Array.from({ length: 20 }, (_, i) => `name-${i}\tvalue ${i}`).join('\n'));
+    const put = await mydht('put', '--file', file, '--api', a.ready.api, '--json');
+    assert.equal(put.code, 0, put.stderr);
+    assert.deepEqual(JSON.parse(put.stdout), { records: 20, stored: 20, failed: 0 });
+    assert.equal((await mydht('get', 'name-13', '--api', b.ready.api)).stdout, 'value 13');
+  });
+
+  it('status and peers --json describe the node', async () => {
+    const [, b] = running as [Running, Running];
+    const status = JSON.parse((await mydht('status', '--api', b.ready.api, '--json')).stdout) as {
+      id: string;
+      addresses: string[];
+      uptimeMs: number;
+      routingTable: number;
+      services: { name: string; spawner: string; queued: number; restarts: number }[];
+      store: { records: number };
+    };
+    assert.equal(status.id, b.ready.id);
+    assert.deepEqual(status.addresses, b.ready.addresses);
+    assert.ok(status.uptimeMs > 0);
+    assert.equal(status.routingTable, 2);
+    assert.deepEqual(status.services.map((service) => service.name).sort(), ['api', 'events', 'global', 'main-loop', 'peer-store', 'read', 'write']);
+    assert.ok(status.store.records >= 1);
+    const peers = JSON.parse((await mydht('peers', '--api', b.ready.api, '--json')).stdout) as { connected: { id: string }[] };
+    assert.deepEqual(peers.connected.map((peer) => peer.id).sort(), [running[0]!.ready.id, running[2]!.ready.id].sort());
+  });
+
+  it('SIGTERM stops a node with exit 0, and on restart its store still holds what it had', async () => {
+    const b = running[1]!;
+    assert.equal(await stop(b), 0);
+    const again = await start(b.dataDir, '--api', '127.0.0.1:0', '--bootstrap', running[0]!.ready.addresses[0]!);
+    running[1] = again;
+    assert.equal(again.ready.id, b.ready.id, 'the same key, from the data dir');
+    const status = JSON.parse((await mydht('status', '--api', again.ready.api, '--json')).stdout) as { store: { records: number } };
+    assert.equal(status.store.records, 21, 'the greeting and the 20 records of the file');
+  });
+
+  it('an unreachable API exits 3', async () => {
+    const result = await mydht('status', '--api', 'http://127.0.0.1:9');
+    assert.equal(result.code, 3);
+    assert.match(result.stderr, /cannot reach/);
+  });
+});
+
+describe('mydht start: configuration errors and the API token', function () {
+  this.timeout(60_000);
+  let root: string;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mydht-cli-config-'));
+  });
+
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('a bad config file or flag exits 2, naming the field, the value and what was expected', async () => {
+    const file = join(root, 'bad.json');
+    await writeFile(file, JSON.stringify({ listen: 'not a list', replication: 0, surprise: true }));
+    const bad = await mydht('start', '--config', file, '--data-dir', join(root, 'x'));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /listen: .*expected array.*got "not a list"/);
+    assert.match(bad.stderr, /replication: .*>=1, got 0/);
+    assert.match(bad.stderr, /Unrecognized key: "surprise"/);
+    assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+    const notJson = join(root, 'not.json');
+    await writeFile(notJson, '{ nope');
+    assert.equal((await mydht('start', '--config', notJson)).code, 2);
+    const flag = await mydht('start', '--data-dir', join(root, 'y'), '--api', 'no-port');
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /api: expected host:port, got "no-port"/);
+  });
+
+  it('an API bound beyond loopback answers 401 without its bearer token, and serves with it', async () => {
+    const node = await start(join(root, 'public'), '--api', '0.0.0.0:0');
+    try {
+      const api = node.ready.api.replace('0.0.0.0', '127.0.0.1');
+      const refused = await fetch(`${api}/v1/status`);
+      assert.equal(refused.status, 401);
+      const cli = await mydht('status', '--api', api);
+      assert.equal(cli.code, 2);
+      assert.match(cli.stderr, /bearer token/);
+      const token = (await readFile(join(root, 'public', 'api-token'), 'utf8')).trim();
+      assert.equal((await mydht('status', '--api', api, '--token', token, '--json')).code, 0);
+    } finally {
+      await stop(node);
+    }
+  });
+});
