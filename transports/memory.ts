@@ -162,7 +162,9 @@ class MemoryConnection implements Connection {
   /** Chunks in flight to the peer, oldest first, each with the time it may arrive. */
   #inFlight: { at: number; chunk: Uint8Array }[] = [];
   #buffered = 0;
+  /** The pending delivery: a timer for a chunk that is due later, an immediate for one due now. */
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #immediate: ReturnType<typeof setImmediate> | undefined;
   #closed = false;
   #lastArrival = 0;
 
@@ -213,19 +215,24 @@ class MemoryConnection implements Connection {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
     this.#inFlight = [];
     this.closedBy?.();
     this.onClose?.(error);
   }
 
   #schedule(): void {
-    if (this.#timer !== undefined || this.#inFlight.length === 0) return;
-    const wait = Math.max(0, this.#inFlight[0]!.at - performance.now());
-    this.#timer = setTimeout(this.#deliver, wait);
+    if (this.#timer !== undefined || this.#immediate !== undefined || this.#inFlight.length === 0) return;
+    const wait = this.#inFlight[0]!.at - performance.now();
+    // setTimeout(0) waits at least 1 ms: with no latency configured, the next turn of the loop
+    // (after I/O, as a socket's data would arrive) is what a write costs.
+    if (wait <= 0) this.#immediate = setImmediate(this.#deliver);
+    else this.#timer = setTimeout(this.#deliver, wait);
   }
 
   readonly #deliver = (): void => {
     this.#timer = undefined;
+    this.#immediate = undefined;
     const now = performance.now();
     const wasAbove = this.#buffered >= WRITE_HIGH_WATER_MARK;
     while (this.#inFlight.length > 0 && this.#inFlight[0]!.at <= now && !this.#closed) {

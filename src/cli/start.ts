@@ -44,6 +44,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     spawners: spawnersOf(config),
     queryMode: config.queryMode,
     replication: config.replication,
+    exemptPrivateAddresses: config.exemptPrivateAddresses,
     maxValueBytes: config.maxValueBytes,
     livenessIntervalMs: config.livenessIntervalMs,
     livenessTimeoutMs: config.livenessTimeoutMs,

@@ -36,6 +36,7 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
     .default('iterative')
     .describe('how lookups, gets and puts query the network'),
   replication: z.number().int().min(1).max(64).default(20).describe("Kademlia's k"),
+  exemptPrivateAddresses: z.boolean().default(true).describe('loopback and private addresses escape the IP diversity limits'),
   maxValueBytes: z.number().int().min(1).max(1024 * 1024).default(64 * 1024).describe('largest record value'),
   recordValidators: z.string().min(1).optional().describe('a module of plain-record namespace validators'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('log lines at this level and above'),

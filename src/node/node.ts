@@ -52,6 +52,12 @@ export interface NodeTuning {
   targetPeers?: number;
   /** Kademlia's k: replicas of each record, contacts per bucket, peers per answer (default 20). */
   replication?: number;
+  /**
+   * Loopback and private addresses are exempt from the routing table's IP diversity limits (2 per
+   * /24 per bucket, 10 per table): default true, so local networks work; a node on the public
+   * internet should turn it off.
+   */
+  exemptPrivateAddresses?: boolean;
   /** Every bucket not refreshed for this long is looked up again, ms (default 10 min, as kad-dht). */
   refreshIntervalMs?: number;
   /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */
@@ -214,6 +220,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         ...(parts.livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs: parts.livenessTimeoutMs }),
         ...(parts.targetPeers === undefined ? {} : { targetPeers: parts.targetPeers }),
         ...(parts.replication === undefined ? {} : { k: parts.replication }),
+        ...(parts.exemptPrivateAddresses === undefined ? {} : { exemptPrivate: parts.exemptPrivateAddresses }),
       }),
       spec('api', {
         self: this.id,

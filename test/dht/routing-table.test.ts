@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { subnetOf } from '../../src/dht/ip-diversity.ts';
-import { RoutingTable } from '../../src/dht/routing-table.ts';
+import { RoutingTable, type AddResult } from '../../src/dht/routing-table.ts';
+import { SeededRandom } from '../../src/net/seeded-random.ts';
 import { commonPrefixLength, compareDistance, randomIdInBucket } from '../../src/dht/xor.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261123);
@@ -103,6 +104,39 @@ describe('routing table', () => {
     assert.equal(subnetOf('/ip4/8.8.8.8/tcp/1', true), 'ip4:8.8.8');
     assert.equal(subnetOf('/ip6/2001:db8:1:2::7/tcp/1', true), 'ip6:8193:3512:1');
     assert.equal(subnetOf('/memory/a', false), undefined);
+  });
+
+  it(`1,000 seeded ids from one public /24: exactly 10 kept, at most 2 per bucket; a private /24 only with the exemption off (seed ${SEED})`, async () => {
+    const random = new SeededRandom(SEED);
+    const seededId = (): Uint8Array => new Uint8Array(32).map(() => random.int(0, 255));
+    const fill = async (routing: RoutingTable, subnet: string): Promise<Record<string, number>> => {
+      const results: Partial<Record<AddResult, number>> = {};
+      for (let i = 0; i < 1000; i++) {
+        const result = await routing.add(seededId(), `/ip4/${subnet}.${1 + (i % 254)}/udp/4001`, true);
+        results[result] = (results[result] ?? 0) + 1;
+      }
+      return results;
+    };
+    const perBucket = (routing: RoutingTable): number[] => Array.from({ length: 256 }, (_, b) => routing.bucket(b).length);
+    const self = seededId();
+
+    // A public /24 (TEST-NET-3): the limits hold whatever the switch says.
+    for (const exemptPrivate of [true, false]) {
+      const routing = new RoutingTable(self, { ping: async () => true, diversity: { exemptPrivate } });
+      assert.deepEqual(await fill(routing, '203.0.113'), { added: 10, diversity: 990 });
+      assert.equal(routing.size, 10, 'the table is full for this /24, not empty');
+      assert.ok(perBucket(routing).every((n) => n <= 2), `per bucket: ${perBucket(routing).filter((n) => n > 0)}`);
+      assert.equal(await routing.add(seededId(), '/ip4/203.0.114.9/udp/4001', true), 'added', 'another /24 still gets in');
+    }
+
+    // A private /24: exempt by default; limited like any other with the switch off.
+    const exempt = new RoutingTable(self, { ping: async () => true });
+    await fill(exempt, '192.168.1');
+    assert.ok(exempt.size > 10, `exempt: ${exempt.size} kept`);
+    assert.ok(perBucket(exempt).some((n) => n > 2), 'exempt: some bucket holds more than 2 of the /24');
+    const strict = new RoutingTable(self, { ping: async () => true, diversity: { exemptPrivate: false } });
+    assert.deepEqual(await fill(strict, '192.168.1'), { added: 10, diversity: 990 });
+    assert.ok(perBucket(strict).every((n) => n <= 2));
   });
 
   it('refresh: one target in each non-empty bucket, inside that bucket, not again within the interval', async () => {
