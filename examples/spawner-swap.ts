@@ -2,7 +2,7 @@
  * The same scenario under each spawner, chosen by one field: a chat service gets 20,000 lines
  * (one-way sends, then one call that waits behind them), and the timings are printed.
  *
- *   node examples/spawner-swap.ts
+ *   npx node examples/spawner-swap.ts
  */
 import { ACCEPTED, createServiceSystem, serviceModule, SPAWNER_KINDS } from '../src/index.ts';
 import type { AdminProtocol, ChatProtocol } from './echo-service.ts';

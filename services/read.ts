@@ -39,6 +39,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
     peer: string | undefined;
   }
   const readers = new Map<string, Reader>();
+  const received: Record<string, number> = {};
 
   const drop = (conn: string, err: unknown): void => {
     readers.delete(conn);
@@ -136,6 +137,8 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
         drop(conn, Object.assign(new Error(`unknown message type ${JSON.stringify(message.type)}`), { code: 'ERR_WIRE_UNKNOWN_TYPE' }));
         return;
       }
+      // Counted by type: the types are ROUTES' keys, a fixed set, so the table stays small.
+      received[message.type] = (received[message.type] ?? 0) + 1;
       const sent = route(conn, reader.peer!, message as SessionMessage);
       if (sent !== undefined && sent !== ACCEPTED) await sent;
     }
@@ -161,6 +164,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
         readers.delete(conn);
       },
       connections: () => readers.size,
+      messages: () => ({ ...received }),
     },
   };
 });

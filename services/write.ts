@@ -34,6 +34,8 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
   const maxBuffered = ctx.config?.maxBuffered ?? DEFAULT_MAX_BUFFERED;
   const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
   const writers = new Map<string, Writer>();
+  /** Session messages sent, by type (the types of SessionMessage: a fixed set). */
+  const sent: Record<string, number> = {};
   /** The connection each peer's messages go on: its primary session, or a dial in progress. */
   const routes = new Map<string, string>();
   /** Peers reachable only through another peer's session, and that peer: proxying, one hop. */
@@ -85,6 +87,7 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
         }
         const writer = writers.get(conn);
         if (writer === undefined) throw new MyDhtError('ERR_NO_ROUTE', `no session with peer ${peer}`);
+        sent[message.type] = (sent[message.type] ?? 0) + 1;
         if (writer.cipher === undefined) {
           if (writer.buffered.length >= maxBuffered) {
             writer.buffered.shift();
@@ -94,8 +97,8 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
           return undefined;
         }
         // Direct sends, the hot path, get no extra promise: theirs resolves to undefined already.
-        const sent = out(conn, wire.encode(message, writer.cipher)) as Promise<undefined>;
-        return relay === undefined ? sent : sent.then(() => relay);
+        const written = out(conn, wire.encode(message, writer.cipher)) as Promise<undefined>;
+        return relay === undefined ? written : written.then(() => relay);
       },
       route: ({ peer, via }) => {
         if (peer === via) return;
@@ -112,6 +115,7 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
         }
       },
       connections: () => writers.size,
+      messages: () => ({ ...sent }),
     },
   };
 });

@@ -4,6 +4,7 @@ import { codeOf, messageOf, MyDhtError } from '../runtime/errors.ts';
 import { PUBLIC_NAMESPACE } from '../dht/namespace-validators.ts';
 import { plainRecord } from '../dht/records.ts';
 import type { MyDhtNode } from '../node/node.ts';
+import { createMetrics } from './metrics.ts';
 
 export interface ControlApiOptions {
   node: MyDhtNode;
@@ -40,12 +41,14 @@ export function isLoopback(host: string): boolean {
 /**
  * The node's HTTP JSON control API, which the CLI uses:
  * - `GET /v1/status`, `GET /v1/peers`: JSON;
+ * - `GET /metrics`: Prometheus text, the `mydht_*` series and the process defaults;
  * - `PUT /v1/records/:name` (the body is the value), `GET /v1/records/:name` (the value, or 404):
  *   values under `name` in the built-in `public` namespace.
  * Errors are `{ "error": { "code", "message" } }` with a status that fits the code.
  */
 export async function startControlApi(options: ControlApiOptions): Promise<ControlApi> {
   const { node } = options;
+  const metrics = createMetrics(node);
   const expected = options.token === undefined ? undefined : Buffer.from(`Bearer ${options.token}`);
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
@@ -57,6 +60,12 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     }
     const url = new URL(request.url ?? '/', 'http://api');
     const record = /^\/v1\/records\/([^/]+)$/.exec(url.pathname);
+    if (request.method === 'GET' && url.pathname === '/metrics') {
+      const text = await metrics.metrics();
+      response.writeHead(200, { 'content-type': metrics.contentType });
+      response.end(text);
+      return;
+    }
     if (request.method === 'GET' && url.pathname === '/v1/status') return json(response, 200, await node.status());
     if (request.method === 'GET' && url.pathname === '/v1/peers') return json(response, 200, { connected: await node.peers(), known: await node.knownPeers() });
     if (record !== null) {

@@ -28,6 +28,15 @@ export interface QueryOptions {
 
 /** Records a node remembers for republishing at most; the oldest put goes first. */
 const MAX_PUBLISHED = 100_000;
+/** A finished lookup, as metrics see it. */
+export interface LookupObservation {
+  mode: string;
+  want: 'value' | 'nodes';
+  ok: boolean;
+  ms: number;
+  hops: number;
+}
+
 /** Records a holder refresh takes from the store at a time. */
 const DUE_PAGE = 500;
 /** A forwarded query's deadline when the call names none, ms. */
@@ -46,6 +55,8 @@ export interface DhtOperationsParts {
   queryMode: QueryMode | string;
   /** The module of plain-record namespace validators, applied to what a get returns. */
   validators: string | undefined;
+  /** Told of every lookup this node finishes (for metrics). */
+  observe: (lookup: LookupObservation) => void;
   /** Hear the events of the query with this tag, until the returned function is called. */
   watch: (tag: string, listener: (event: QueryEvent) => void) => () => void;
 }
@@ -213,10 +224,18 @@ export class DhtOperations {
 
   #lookup(target: Uint8Array, want: 'value' | 'nodes', options: QueryOptions, watch?: (tag: string) => () => void): Promise<LookupReply> {
     const mode = this.#mode(options);
+    const began = performance.now();
+    const observe = (ok: boolean, hops: number): void =>
+      this.#parts.observe({ mode: mode.kind, want, ok, ms: performance.now() - began, hops });
     return this.#cancellable(options.signal, async (tag) => {
       const unwatch = watch?.(tag);
       try {
-        return await this.#lookupTagged(target, want, mode, options, tag, unwatch !== undefined);
+        const reply = await this.#lookupTagged(target, want, mode, options, tag, unwatch !== undefined);
+        observe(true, reply.hops);
+        return reply;
+      } catch (err) {
+        observe(false, 0);
+        throw err;
       } finally {
         unwatch?.();
       }

@@ -11,7 +11,7 @@ import type { ConnectedPeer, KnownPeer, LookupReply, MainLoopStatus, NodeEvent, 
 import { DEFAULT_RECORD_LIMITS, type DhtRecord } from '../dht/records.ts';
 import { DEFAULT_K } from '../dht/routing-table.ts';
 import type { QueryMode } from '../dht/seek.ts';
-import { DhtOperations, type QueryOptions } from './dht-operations.ts';
+import { DhtOperations, type LookupObservation, type QueryOptions } from './dht-operations.ts';
 import { loadValidators } from '../dht/namespace-validators.ts';
 
 export type { QueryOptions } from './dht-operations.ts';
@@ -32,6 +32,8 @@ export interface NodeEventMap {
   'peer:connect': [{ peer: string; address: string }];
   'peer:disconnect': [{ peer: string }];
   'peer:discovery': [{ peer: string; addresses: readonly string[] }];
+  /** Every lookup this node finished (gets and puts make one each), for metrics. */
+  lookup: [LookupObservation];
 }
 
 /** The node's options that pass straight to its services. Every one has a default. */
@@ -165,6 +167,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
       limits: { ...DEFAULT_RECORD_LIMITS, maxValueBytes: parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes },
       queryMode: parts.queryMode ?? 'iterative',
       validators: parts.recordValidators,
+      observe: (lookup) => void this.emit('lookup', lookup),
       watch: (tag, listener) => {
         this.#watchers.set(tag, listener);
         return () => this.#watchers.delete(tag);

@@ -78,6 +78,8 @@ export interface ReadProtocol {
   bytes: { command: { conn: string; chunk: Uint8Array }; reply: void };
   close: { command: { conn: string }; reply: void };
   connections: { command: object; reply: number };
+  /** Session messages by type since start (read: received; write: sent). */
+  messages: { command: object; reply: Record<string, number> };
 }
 
 /**
@@ -100,6 +102,8 @@ export interface WriteProtocol {
   route: { command: { peer: string; via: string }; reply: void };
   close: { command: { conn: string }; reply: void };
   connections: { command: object; reply: number };
+  /** Session messages by type since start (read: received; write: sent). */
+  messages: { command: object; reply: Record<string, number> };
 }
 
 export interface KnownPeer {

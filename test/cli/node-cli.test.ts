@@ -112,6 +112,31 @@ describe('mydht start, and the commands against a running node', function () {
     assert.deepEqual(peers.connected.map((peer) => peer.id).sort(), [running[0]!.ready.id, running[2]!.ready.id].sort());
   });
 
+  it('/metrics serves the mydht_ series in the Prometheus text format', async () => {
+    const [a] = running as [Running];
+    const response = await fetch(`${a.ready.api}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await response.text();
+    const value = (series: string): number => {
+      const line = text.split('\n').find((candidate) => candidate.startsWith(series));
+      assert.ok(line !== undefined, `${series} is present`);
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    assert.ok(value('mydht_messages_total{direction="in",type="seek"}') > 0);
+    assert.ok(value('mydht_messages_total{direction="out",type="reply"}') > 0);
+    assert.equal(value('mydht_handshakes_total{result="ok",reason=""}'), 2);
+    assert.ok(value('mydht_lookups_total{mode="iterative",want="nodes",result="ok"}') >= 1, 'the puts looked up their keys');
+    assert.ok(value('mydht_lookup_duration_seconds_count{mode="iterative"}') >= 1);
+    assert.ok(value('mydht_lookup_hops_count') >= 1);
+    assert.equal(value('mydht_routing_table_size'), 2);
+    assert.equal(value('mydht_service_queue_depth{service="global",spawner="same-loop"}'), 0);
+    assert.equal(value('mydht_service_restarts_total{service="global"}'), 0);
+    assert.ok(value('mydht_store_bytes') > 0);
+    assert.ok(value('mydht_store_records') >= 21);
+    assert.ok(value('process_cpu_user_seconds_total') > 0, 'the process defaults');
+  });
+
   it('SIGTERM stops a node with exit 0, and on restart its store still holds what it had', async () => {
     const b = running[1]!;
     assert.equal(await stop(b), 0);

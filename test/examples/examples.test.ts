@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { swap } from '../../examples/spawner-swap.ts';
+import { localNetwork } from '../../examples/local-network.ts';
+import { chat } from '../../examples/custom-service.ts';
 
 describe('examples', function () {
   this.timeout(60_000);
@@ -15,4 +17,19 @@ describe('examples', function () {
       ],
     );
   });
+
+  it('local-network puts on one node and every other gets the record and the latest version', async () => {
+    const seen = await localNetwork();
+    assert.equal(seen.length, 4);
+    for (const { value } of seen) assert.equal(value, 'hello from node 0 / version 2');
+  });
+
+  for (const spawner of ['same-loop', 'child-process'] as const) {
+    it(`custom-service: a chat service of one file, registered by configuration (${spawner})`, async () => {
+      const lines = await chat(spawner);
+      assert.equal(lines.length, 3);
+      assert.match(lines[0]!, /^[0-9a-f]{8}: hello alice$/);
+      assert.match(lines[2]!, /: bye$/);
+    });
+  }
 });
