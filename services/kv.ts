@@ -6,7 +6,8 @@ import { checkReplacement, DEFAULT_RECORD_LIMITS, validateRecord, type DhtRecord
 import { LmdbRecordStore } from '../src/dht/stores/lmdb.ts';
 import { loadValidators } from '../src/dht/namespace-validators.ts';
 import { MemoryRecordStore } from '../src/dht/stores/memory.ts';
-import type { GlobalProtocol } from '../src/node/protocols.ts';
+import type { GlobalProtocol, NodeProtocols } from '../src/node/protocols.ts';
+import { detached } from '../src/runtime/mailbox.ts';
 
 export interface KvConfig {
   /** `lmdb` (the default) keeps records in `<dataDir>/records`; `memory` keeps them until the node stops. */
@@ -60,6 +61,7 @@ export default defineService<GlobalProtocol, KvConfig | null>(async (ctx) => {
       ? new MemoryRecordStore()
       : await LmdbRecordStore.open(join(requireDataDir(options.dataDir), 'records'));
   const validators = await loadValidators(options.validators);
+  const listen = ctx.service<NodeProtocols['listen']>('listen');
   const refused: Record<string, number> = {};
   /** Bytes of puts in progress, reserved against the quota until their commit. */
   let reserved = 0;
@@ -116,6 +118,8 @@ export default defineService<GlobalProtocol, KvConfig | null>(async (ctx) => {
     } finally {
       reserved -= growth;
     }
+    // A new record, or a newer one: its listeners hear of it (after it is durable).
+    detached(listen.send({ type: 'accepted', record }));
     return { stored: true };
   };
 

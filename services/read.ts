@@ -27,6 +27,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
     global: ctx.service<NodeProtocols['global']>('global'),
     api: ctx.service<NodeProtocols['api']>('api'),
     'peer-store': ctx.service<NodeProtocols['peer-store']>('peer-store'),
+    listen: ctx.service<NodeProtocols['listen']>('listen'),
   };
   const applications = new Map((ctx.config?.services ?? []).map((name) => [name, ctx.service<NodeProtocols['global']>(name)]));
 
@@ -73,6 +74,8 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
         return ports.api.send({ type: 'reply', from: peer, reply: message as Extract<SessionMessage, { type: 'reply' }> });
       case 'peer-store':
         return ports['peer-store'].send({ type: 'message', from: peer, conn, message });
+      case 'listen':
+        return ports.listen.send({ type: 'message', from: peer, message: message as Extract<SessionMessage, { type: 'listen' | 'unlisten' | 'notify' | 'notify-ack' }> });
       case 'proxy':
         return proxy(conn, peer, message as Extract<SessionMessage, { type: 'relay' | 'relayed' }>);
       default:

@@ -40,6 +40,7 @@ const BUILTIN_SERVICES: Record<Exclude<NodeServiceName, 'global'>, ServiceModule
   'peer-store': serviceModule(import.meta.url, `../services/peer-store${EXT}`),
   api: serviceModule(import.meta.url, `../services/api/index${EXT}`),
   events: serviceModule(import.meta.url, `../services/events${EXT}`),
+  listen: serviceModule(import.meta.url, `../services/listen${EXT}`),
 };
 
 export interface NodeConfig extends NodeTuning {

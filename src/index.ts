@@ -3,6 +3,7 @@
  * local network, records, and the service runtime it is all built on.
  */
 export { createNode, createServiceSystem, defaultSpawners, type NodeConfig } from './assemble.ts';
+export { ListenSubscription, type ListenItem } from './node/listen-subscription.ts';
 export { MyDhtNode, NODE_SERVICES, type ApplicationService, type NodeEventMap, type NodeServiceName, type QueryOptions } from './node/node.ts';
 export { createTestnet, SPAWNER_PRESETS, type SpawnerPreset, type Testnet, type TestnetOptions } from './testnet.ts';
 export { immutableRecord, mutableRecord, plainRecord, validateRecord, type DhtRecord } from './dht/records.ts';

@@ -25,6 +25,13 @@ export type SessionMessage =
    * to the sender under `query` or to the seek's origin under its own query id.
    */
   | { type: 'seek'; query: number; seek: SeekRequest }
+  /** Listen: subscribe (or renew) to records accepted under `key`, for `ttlMs`; answered with `reply` (value: { ttlMs }). */
+  | { type: 'listen'; query: number; key: Uint8Array; ttlMs: number }
+  | { type: 'unlisten'; key: Uint8Array }
+  /** A record the sender accepted under a key the receiver listens to: push number `n` of that subscription, and records dropped before it. */
+  | { type: 'notify'; key: Uint8Array; n: number; record: unknown; lagged?: number }
+  /** Every push of that subscription up to `n` arrived. */
+  | { type: 'notify-ack'; key: Uint8Array; n: number }
   /** The sender's newer record (its addresses changed). */
   | { type: 'record'; record: PeerRecordFields }
   /**
@@ -38,7 +45,7 @@ export type SessionMessage =
 export type SessionMessageType = SessionMessage['type'];
 
 /** Which local service handles each message type. */
-export const ROUTES: Record<SessionMessageType, 'global' | 'api' | 'peer-store' | 'proxy'> = {
+export const ROUTES: Record<SessionMessageType, 'global' | 'api' | 'peer-store' | 'proxy' | 'listen'> = {
   global: 'global',
   reply: 'api',
   seek: 'api',
@@ -47,6 +54,10 @@ export const ROUTES: Record<SessionMessageType, 'global' | 'api' | 'peer-store' 
   'find-peer': 'peer-store',
   'find-node': 'peer-store',
   record: 'peer-store',
+  listen: 'listen',
+  unlisten: 'listen',
+  notify: 'listen',
+  'notify-ack': 'listen',
   relay: 'proxy',
   relayed: 'proxy',
 };

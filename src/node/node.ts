@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ConfigError } from '../runtime/errors.ts';
+import { ConfigError, MyDhtError } from '../runtime/errors.ts';
 import { silentLogger, type Logger } from '../runtime/logger.ts';
 import type { ServiceModule } from '../runtime/service.ts';
 import type { ServiceHandle, ServiceStatus, SpawnerKind } from '../runtime/spawner.ts';
@@ -12,6 +12,7 @@ import { DEFAULT_RECORD_LIMITS, type DhtRecord } from '../dht/records.ts';
 import { DEFAULT_K } from '../dht/routing-table.ts';
 import type { QueryMode } from '../dht/seek.ts';
 import { DhtOperations, type LookupObservation, type QueryOptions } from './dht-operations.ts';
+import { ListenSubscription, type ListenConsumer } from './listen-subscription.ts';
 import { loadValidators } from '../dht/namespace-validators.ts';
 
 export type { QueryOptions } from './dht-operations.ts';
@@ -25,7 +26,7 @@ const DEFAULT_REPUBLISH_INTERVAL_MS = 60 * 60_000;
 /** Kademlia's holders republish hourly too; a record stored again meanwhile is skipped. */
 const DEFAULT_RECORD_REFRESH_INTERVAL_MS = 60 * 60_000;
 
-export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global', 'events'];
+export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global', 'listen', 'events'];
 
 /** What a node emits (it is an EventEmitter): peers coming, going and being discovered. */
 export interface NodeEventMap {
@@ -75,6 +76,13 @@ export interface NodeTuning {
    * records are then refused (ERR_RECORD_NAMESPACE).
    */
   recordValidators?: string;
+  /**
+   * A listen is renewed this often, with a lookup: it then registers with the nodes closest to
+   * its key at that moment, so a holder that died is replaced within one renewal, ms (default 30 s).
+   */
+  listenRefreshMs?: number;
+  /** Bounds of listening (each with its default): see services/listen.ts. */
+  listenLimits?: { queueLength?: number; window?: number; maxPerPeer?: number; maxPerNode?: number; maxListens?: number };
   /** Largest record value this node stores, passes on as a hop, or takes from a get, bytes (default 64 KiB). */
   maxValueBytes?: number;
   /** How lookups, gets and puts query the network unless a call says otherwise (default iterative). */
@@ -119,6 +127,11 @@ export interface NodeStatus {
   store: { records: number; bytes: number; quotaBytes: number; refused: Record<string, number> } | null;
 }
 
+/** A listen's local queue, per subscriber. */
+const DEFAULT_LISTEN_QUEUE = 256;
+/** Listens are renewed (and re-registered with the closest nodes of the moment) this often, ms; they live twice as long. */
+const DEFAULT_LISTEN_REFRESH_MS = 30_000;
+
 /** An application service's name: short, lowercase, and none of the node's own. */
 const APPLICATION_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
@@ -139,6 +152,10 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   #republishTimer: ReturnType<typeof setInterval> | undefined;
   #recordRefreshTimer: ReturnType<typeof setInterval> | undefined;
   readonly #dht: DhtOperations;
+  /** Local subscribers of listened keys (hex), each with its own queue. */
+  readonly #listeners = new Map<string, Set<ListenConsumer>>();
+  /** The renewal of each listened key: a lookup and a registration at the closest, every listenRefreshMs. */
+  readonly #renewals = new Map<string, ReturnType<typeof setInterval>>();
   /** Listeners of queries in progress, by tag. */
   readonly #watchers = new Map<string, (event: QueryEvent) => void>();
 
@@ -231,6 +248,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         ...(parts.maxValueBytes === undefined ? {} : { maxValueBytes: parts.maxValueBytes }),
       }),
       spec('global', parts.globalConfig ?? null),
+      spec('listen', { ...parts.listenLimits, self: this.id }),
       ...Object.entries(parts.services ?? {}).map(([name, service]) => ({
         name,
         module: service.module,
@@ -288,6 +306,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     if (this.#refreshTimer !== undefined) clearInterval(this.#refreshTimer);
     if (this.#republishTimer !== undefined) clearInterval(this.#republishTimer);
     if (this.#recordRefreshTimer !== undefined) clearInterval(this.#recordRefreshTimer);
+    for (const renewal of this.#renewals.values()) clearInterval(renewal);
     if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
     await this.system.stop();
   }
@@ -356,7 +375,63 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     if (event.type === 'query') this.#watchers.get(event.tag)?.(event.event);
     else if (event.type === 'peer:connect') this.emit('peer:connect', { peer: event.peer, address: event.address });
     else if (event.type === 'peer:disconnect') this.emit('peer:disconnect', { peer: event.peer });
+    else if (event.type === 'listen') for (const consumer of this.#listeners.get(event.key) ?? []) consumer(event);
     else this.emit('peer:discovery', { peer: event.peer, addresses: event.addresses });
+  }
+
+  /**
+   * Every new record under `key`, as the nodes responsible for it accept it: registers at the k
+   * closest (and here), renews every `listenRefreshMs` with the closest of the moment, and
+   * yields each record once (the highest seq so far for mutable records), in order. This
+   * subscriber has its own queue of `queueLength` (default 256): when it falls that far behind,
+   * its oldest entries go and it gets `{ type: 'lagged', lost }` first; other subscribers are not
+   * held up. `ready` resolves once registered; the subscription ends when `signal` aborts, the
+   * loop is left, or `close()` is called.
+   */
+  listen(key: Uint8Array, options: { signal?: AbortSignal; queueLength?: number } = {}): ListenSubscription {
+    const id = Buffer.from(key).toString('hex');
+    let consumers = this.#listeners.get(id);
+    const first = consumers === undefined;
+    if (consumers === undefined) {
+      consumers = new Set();
+      this.#listeners.set(id, consumers);
+    }
+    const shared = consumers;
+    const subscription = new ListenSubscription({
+      queueLength: options.queueLength ?? DEFAULT_LISTEN_QUEUE,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      attach: (consumer) => shared.add(consumer),
+      detach: async (consumer) => {
+        shared.delete(consumer);
+        if (shared.size > 0 || this.#listeners.get(id) !== shared) return;
+        this.#listeners.delete(id);
+        clearInterval(this.#renewals.get(id));
+        this.#renewals.delete(id);
+        await this.#service('listen').call({ type: 'unregister', key }).catch(() => {});
+      },
+      // The first subscriber of a key registers it and starts its renewal; the others share them.
+      ready: first
+        ? this.#registerListen(key).then(() => {
+            const renewal = setInterval(() => void this.#registerListen(key).catch(() => {}), this.#parts.listenRefreshMs ?? DEFAULT_LISTEN_REFRESH_MS);
+            renewal.unref();
+            this.#renewals.set(id, renewal);
+          })
+        : Promise.resolve(),
+    });
+    return subscription;
+  }
+
+  /** Register a listen at the k nodes closest to `key` now; fails with ERR_LISTEN_FAILED if none took it (here aside). */
+  async #registerListen(key: Uint8Array): Promise<void> {
+    const { closest } = await this.#dht.lookup(key);
+    const ttlMs = 2 * (this.#parts.listenRefreshMs ?? DEFAULT_LISTEN_REFRESH_MS);
+    const { registered, errors } = await this.#service('listen').call(
+      { type: 'register', key, holders: closest, ttlMs, timeoutMs: 5_000 },
+      { timeout: 15_000 },
+    );
+    if (registered <= 1 && closest.length > 0) {
+      throw new MyDhtError(errors[0] ?? 'ERR_LISTEN_FAILED', `no node closest to the key took the listen (${[...new Set(errors)].join(', ')})`);
+    }
   }
 
   /** The records of the k peers closest to `target`, by lookup (kad-dht's getClosestPeers). */

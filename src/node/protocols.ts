@@ -1,3 +1,4 @@
+import type { DhtRecord } from '../dht/records.ts';
 import type { SessionMessage } from './messages.ts';
 import type { PeerRecord } from './peer-record.ts';
 import type { WireMessage } from './wire.ts';
@@ -11,6 +12,22 @@ export interface NodeProtocols {
   api: ApiProtocol;
   global: GlobalProtocol;
   events: EventsProtocol;
+  listen: ListenProtocol;
+}
+
+/** Listen, both sides: subscriptions held for peers, and the keys this node listens to. */
+export interface ListenProtocol {
+  /** From the read service. */
+  message: { command: { from: string; message: Extract<SessionMessage, { type: 'listen' | 'unlisten' | 'notify' | 'notify-ack' }> }; reply: void };
+  /** From the key-value service: a record it accepted (new, or newer than the one it held). */
+  accepted: { command: { record: DhtRecord }; reply: void };
+  /** Listen to `key` at these holders (the closest now); holders registered before and not now are told to stop. */
+  register: { command: { key: Uint8Array; holders: PeerRecord[]; ttlMs: number; timeoutMs: number }; reply: { registered: number; errors: string[] } };
+  unregister: { command: { key: Uint8Array }; reply: void };
+  stats: {
+    command: object;
+    reply: { subscriptions: number; listening: number; pushed: number; acked: number; lagged: number; duplicates: number; refused: number };
+  };
 }
 
 /** What happens to a lookup as it goes, in order; `done` comes last, once. */
@@ -29,6 +46,8 @@ export type NodeEvent =
   | { type: 'peer:disconnect'; peer: string }
   /** A peer this node had not known, named by another. */
   | { type: 'peer:discovery'; peer: string; addresses: readonly string[] }
+  /** A record pushed under a key this node listens to (hex), or only a count of records lost before it. */
+  | { type: 'listen'; key: string; record?: DhtRecord; lagged?: number }
   /** A step of the query with this tag (only queries that asked for progress). */
   | { type: 'query'; tag: string; event: QueryEvent };
 
@@ -146,7 +165,8 @@ export type QueryRequest =
   /** A command for the global service, or with `service` for an application service of that name. */
   | { type: 'global'; command: { type: string }; service?: string }
   | { type: 'find-peer'; id: Uint8Array }
-  | { type: 'find-node'; target: Uint8Array };
+  | { type: 'find-node'; target: Uint8Array }
+  | { type: 'listen'; key: Uint8Array; ttlMs: number };
 
 export interface LookupReply {
   /** The closest peers that answered, closest first, as records. */

@@ -106,7 +106,7 @@ describe('mydht start, and the commands against a running node', function () {
     assert.deepEqual(status.addresses, b.ready.addresses);
     assert.ok(status.uptimeMs > 0);
     assert.equal(status.routingTable, 2);
-    assert.deepEqual(status.services.map((service) => service.name).sort(), ['api', 'events', 'global', 'main-loop', 'peer-store', 'read', 'write']);
+    assert.deepEqual(status.services.map((service) => service.name).sort(), ['api', 'events', 'global', 'listen', 'main-loop', 'peer-store', 'read', 'write']);
     assert.ok(status.store.records >= 1);
     const peers = JSON.parse((await mydht('peers', '--api', b.ready.api, '--json')).stdout) as { connected: { id: string }[] };
     assert.deepEqual(peers.connected.map((peer) => peer.id).sort(), [running[0]!.ready.id, running[2]!.ready.id].sort());
