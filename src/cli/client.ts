@@ -53,7 +53,13 @@ function failure(bytes: Uint8Array): string {
 
 /** Run one client command; returns its exit code. Errors go to stderr. */
 export async function runClient(
-  command: { type: 'put'; name: string; value: string } | { type: 'put-file'; file: string } | { type: 'get'; name: string } | { type: 'status' } | { type: 'peers' },
+  command:
+    | { type: 'put'; name: string; value: string }
+    | { type: 'put-file'; file: string }
+    | { type: 'get'; name: string }
+    | { type: 'listen'; name: string }
+    | { type: 'status' }
+    | { type: 'peers' },
   options: ClientOptions,
 ): Promise<number> {
   try {
@@ -64,6 +70,8 @@ export async function runClient(
         return await putFile(options, command.file);
       case 'get':
         return await get(options, command.name);
+      case 'listen':
+        return await listen(options, command.name);
       case 'status':
         return await status(options);
       case 'peers':
@@ -131,6 +139,40 @@ async function get(options: ClientOptions, name: string): Promise<number> {
   }
   if (options.json) process.stdout.write(`${JSON.stringify({ name, found: true, value: Buffer.from(bytes).toString('utf8') })}\n`);
   else process.stdout.write(bytes);
+  return EXIT.ok;
+}
+
+/** Print each new value under a name as it arrives (a line each), until the node or the user ends it. */
+async function listen(options: ClientOptions, name: string): Promise<number> {
+  let response: Response;
+  try {
+    response = await fetch(new URL(`/v1/listen/${encodeURIComponent(name)}`, options.api), {
+      headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
+    });
+  } catch (err) {
+    throw new Unreachable(`cannot reach the node's API at ${options.api} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message})`);
+  }
+  if (response.status === 401) throw new Unauthorized(`${options.api}: ${failure(new Uint8Array(await response.arrayBuffer()))} (pass it with --token or MYDHT_API_TOKEN)`);
+  if (response.status !== 200 || response.body === null) {
+    process.stderr.write(`listen ${name}: ${failure(new Uint8Array(await response.arrayBuffer()))}\n`);
+    return response.status === 400 ? EXIT.usage : EXIT.unreachable;
+  }
+  // Server-sent events: blocks of "event: x" and "data: {...}" lines, ended by a blank line.
+  let buffered = '';
+  for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+    buffered += chunk;
+    let end: number;
+    while ((end = buffered.indexOf('\n\n')) >= 0) {
+      const block = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event === undefined || data === undefined) continue;
+      if (options.json) process.stdout.write(`${JSON.stringify({ event, ...(JSON.parse(data) as object) })}\n`);
+      else if (event === 'record') process.stdout.write(`${(JSON.parse(data) as { value: string }).value}\n`);
+      else process.stderr.write(`(${(JSON.parse(data) as { lost: number }).lost} values lost: this listener fell behind)\n`);
+    }
+  }
   return EXIT.ok;
 }
 

@@ -130,6 +130,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       exitCode = await runClient({ type: 'get', name }, clientOptions(options));
     },
   );
+  client(
+    program.command('listen').description('Print each new value stored under a name as it arrives, until interrupted.').argument('<name>', 'the record\'s name'),
+  ).action(async (name: string, options: { api: string; token?: string; json?: boolean }) => {
+    exitCode = await runClient({ type: 'listen', name }, clientOptions(options));
+  });
   client(program.command('status').description('Show a running node: id, addresses, uptime, routing table, services, store.')).action(
     async (options: { api: string; token?: string; json?: boolean }) => {
       exitCode = await runClient({ type: 'status' }, clientOptions(options));

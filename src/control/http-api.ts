@@ -42,6 +42,7 @@ export function isLoopback(host: string): boolean {
  * The node's HTTP JSON control API, which the CLI uses:
  * - `GET /v1/status`, `GET /v1/peers`: JSON;
  * - `GET /metrics`: Prometheus text, the `mydht_*` series and the process defaults;
+ * - `GET /v1/listen/:name`: server-sent events, each new value under `name`;
  * - `PUT /v1/records/:name` (the body is the value), `GET /v1/records/:name` (the value, or 404):
  *   values under `name` in the built-in `public` namespace.
  * Errors are `{ "error": { "code", "message" } }` with a status that fits the code.
@@ -68,10 +69,11 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     }
     if (request.method === 'GET' && url.pathname === '/v1/status') return json(response, 200, await node.status());
     if (request.method === 'GET' && url.pathname === '/v1/peers') return json(response, 200, { connected: await node.peers(), known: await node.knownPeers() });
+    const listened = /^\/v1\/listen\/([^/]+)$/.exec(url.pathname);
+    if (request.method === 'GET' && listened !== null) return listen(request, response, recordName(listened[1]!));
     if (record !== null) {
-      const name = decodeURIComponent(record[1]!);
-      if (name.length === 0 || name.length > MAX_NAME_LENGTH) throw new MyDhtError('ERR_BAD_REQUEST', `a record name is 1 to ${MAX_NAME_LENGTH} characters`);
-      const key = plainRecord(PUBLIC_NAMESPACE, name, new Uint8Array(0)).key;
+      const name = recordName(record[1]!);
+      const key = keyOf(name);
       if (request.method === 'GET') {
         const found = await node.get(key);
         if (found === null) throw new MyDhtError('ERR_NOT_FOUND', `no record named ${JSON.stringify(name)}`);
@@ -86,6 +88,24 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       }
     }
     throw new MyDhtError('ERR_NOT_FOUND', `no route ${request.method ?? ''} ${url.pathname}`);
+  };
+
+  /**
+   * Server-sent events: `record` with `{ name, value }` (the value as UTF-8 text) for each new
+   * value, `lagged` with `{ lost }` when this client fell behind. Ends when the client goes.
+   */
+  const listen = async (request: IncomingMessage, response: ServerResponse, name: string): Promise<void> => {
+    const abort = new AbortController();
+    const subscription = node.listen(keyOf(name), { signal: abort.signal });
+    request.on('close', () => abort.abort());
+    await subscription.ready;
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    response.write(': listening\n\n');
+    for await (const item of subscription) {
+      if (item.type === 'lagged') response.write(`event: lagged\ndata: ${JSON.stringify({ lost: item.lost })}\n\n`);
+      else response.write(`event: record\ndata: ${JSON.stringify({ name, value: Buffer.from(item.record.value).toString('utf8') })}\n\n`);
+    }
+    response.end();
   };
 
   const server = createServer((request, response) => {
@@ -115,6 +135,17 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         server.closeAllConnections();
       }),
   };
+}
+
+function recordName(encoded: string): string {
+  const name = decodeURIComponent(encoded);
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) throw new MyDhtError('ERR_BAD_REQUEST', `a record name is 1 to ${MAX_NAME_LENGTH} characters`);
+  return name;
+}
+
+/** The key of a name in the public namespace. */
+function keyOf(name: string): Uint8Array {
+  return plainRecord(PUBLIC_NAMESPACE, name, new Uint8Array(0)).key;
 }
 
 function json(response: ServerResponse, status: number, value: unknown): void {
