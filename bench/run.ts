@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<{ default: Suite }>> = {
   runtime: () => import('./runtime.ts'),
   node: () => import('./node.ts'),
   dht: () => import('./dht.ts'),
+  listen: () => import('./listen.ts'),
 };
 
 /** Decimals kept per unit: whole messages per second, tenths of an op per second, of a millisecond and of a percent, hundredths of a microsecond and of a MB. */

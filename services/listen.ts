@@ -206,6 +206,10 @@ export default defineService<NodeProtocols['listen'], ListenConfig>((ctx) => {
   sweep.unref();
 
   return {
+    // A registration waits on the network for seconds: other commands must get in meanwhile, or
+    // two nodes registering with each other wait on each other until both time out. Every other
+    // handler is synchronous, so they still run in order.
+    concurrency: 1_024,
     handlers: {
       message: ({ from, message }) => handle(from, message),
       accepted: ({ record }) => {

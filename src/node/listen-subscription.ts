@@ -12,8 +12,8 @@ export type ListenConsumer = (event: Extract<NodeEvent, { type: 'listen' }>) => 
  * oldest entries and is told how many, nobody else waits), iterated once.
  */
 export class ListenSubscription implements AsyncIterable<ListenItem> {
-  /** Resolves once the listen is registered at the nodes closest to its key. */
-  readonly ready: Promise<void>;
+  /** Resolves once the listen is registered at the nodes closest to its key, with how many took it (this node among them). */
+  readonly ready: Promise<{ holders: number }>;
   readonly #queue: ListenItem[] = [];
   readonly #capacity: number;
   readonly #detach: (consumer: ListenConsumer) => Promise<void>;
@@ -28,7 +28,7 @@ export class ListenSubscription implements AsyncIterable<ListenItem> {
     signal?: AbortSignal;
     attach: (consumer: ListenConsumer) => void;
     detach: (consumer: ListenConsumer) => Promise<void>;
-    ready: Promise<void>;
+    ready: Promise<{ holders: number }>;
   }) {
     this.#capacity = options.queueLength;
     this.#detach = options.detach;

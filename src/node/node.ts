@@ -154,6 +154,8 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   readonly #dht: DhtOperations;
   /** Local subscribers of listened keys (hex), each with its own queue. */
   readonly #listeners = new Map<string, Set<ListenConsumer>>();
+  /** The first registration of each listened key, which its later subscribers wait on too. */
+  readonly #registrations = new Map<string, Promise<{ holders: number }>>();
   /** The renewal of each listened key: a lookup and a registration at the closest, every listenRefreshMs. */
   readonly #renewals = new Map<string, ReturnType<typeof setInterval>>();
   /** Listeners of queries in progress, by tag. */
@@ -397,6 +399,17 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
       this.#listeners.set(id, consumers);
     }
     const shared = consumers;
+    // The first subscriber of a key registers it and starts its renewal; the others share them.
+    let registration = this.#registrations.get(id);
+    if (first || registration === undefined) {
+      registration = this.#registerListen(key).then((registered) => {
+        const renewal = setInterval(() => void this.#registerListen(key).catch(() => {}), this.#parts.listenRefreshMs ?? DEFAULT_LISTEN_REFRESH_MS);
+        renewal.unref();
+        this.#renewals.set(id, renewal);
+        return registered;
+      });
+      this.#registrations.set(id, registration);
+    }
     const subscription = new ListenSubscription({
       queueLength: options.queueLength ?? DEFAULT_LISTEN_QUEUE,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -405,24 +418,18 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         shared.delete(consumer);
         if (shared.size > 0 || this.#listeners.get(id) !== shared) return;
         this.#listeners.delete(id);
+        this.#registrations.delete(id);
         clearInterval(this.#renewals.get(id));
         this.#renewals.delete(id);
         await this.#service('listen').call({ type: 'unregister', key }).catch(() => {});
       },
-      // The first subscriber of a key registers it and starts its renewal; the others share them.
-      ready: first
-        ? this.#registerListen(key).then(() => {
-            const renewal = setInterval(() => void this.#registerListen(key).catch(() => {}), this.#parts.listenRefreshMs ?? DEFAULT_LISTEN_REFRESH_MS);
-            renewal.unref();
-            this.#renewals.set(id, renewal);
-          })
-        : Promise.resolve(),
+      ready: registration,
     });
     return subscription;
   }
 
   /** Register a listen at the k nodes closest to `key` now; fails with ERR_LISTEN_FAILED if none took it (here aside). */
-  async #registerListen(key: Uint8Array): Promise<void> {
+  async #registerListen(key: Uint8Array): Promise<{ holders: number }> {
     const { closest } = await this.#dht.lookup(key);
     const ttlMs = 2 * (this.#parts.listenRefreshMs ?? DEFAULT_LISTEN_REFRESH_MS);
     const { registered, errors } = await this.#service('listen').call(
@@ -432,6 +439,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     if (registered <= 1 && closest.length > 0) {
       throw new MyDhtError(errors[0] ?? 'ERR_LISTEN_FAILED', `no node closest to the key took the listen (${[...new Set(errors)].join(', ')})`);
     }
+    return { holders: registered };
   }
 
   /** The records of the k peers closest to `target`, by lookup (kad-dht's getClosestPeers). */

@@ -64,6 +64,25 @@ for (const [spawners, listeners, updates] of [
 describe(`listen: slow subscribers, dead holders, limits (seed ${SEED})`, function () {
   this.timeout(120_000);
 
+  it('every node of 20 registers a listen at once: none waits on another (each is a holder of the others)', async () => {
+    const testnet = await createTestnet({ nodes: 20, seed: SEED });
+    try {
+      const key = update(0, 'everyone').key;
+      const subscriptions = testnet.nodes.map((node) => node.listen(key));
+      const settled = await Promise.allSettled(subscriptions.map((subscription) => subscription.ready));
+      assert.deepEqual(
+        settled.map((result) => (result.status === 'fulfilled' ? result.value.holders : result.reason)),
+        testnet.nodes.map(() => 20),
+        'each registered at all 19 others in time, and here',
+      );
+      // k = 20 covers the whole net: each node holds a subscription from every node, itself included.
+      for (const node of testnet.nodes) assert.equal((await listenStats(node)).subscriptions, 20);
+      await Promise.all(subscriptions.map((subscription) => subscription.close()));
+    } finally {
+      await testnet.stop();
+    }
+  });
+
   it('a slow subscriber loses only its own oldest entries, is told how many, and holds up nobody', async () => {
     const testnet = await createTestnet({ nodes: 8, seed: SEED });
     try {
@@ -110,6 +129,11 @@ describe(`listen: slow subscribers, dead holders, limits (seed ${SEED})`, functi
         for (const node of successors) if ((await listenStats(node)).subscriptions === 0) return false;
         return true;
       }, 10_000);
+      // The writer's view must have moved on too: a put it makes lands on the nodes it finds
+      // closest, and only those the listener registered with can tell it (under churn, two nodes'
+      // views of the k closest differ until their lookups meet the same peers).
+      const successorIds = successors.map((node) => node.id).sort();
+      await until(async () => JSON.stringify((await writer.lookup(key)).closest.map((peer) => peer.idHex).sort()) === JSON.stringify(successorIds), 10_000);
       for (let seq = 6; seq <= 10; seq++) await writer.put(update(seq, 'churn'));
       await reading;
       assert.deepEqual(seqs(items), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'nothing lost, nothing twice, in order');
