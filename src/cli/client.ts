@@ -94,7 +94,7 @@ async function put(options: ClientOptions, name: string, value: Uint8Array, quie
   }
   if (quiet) return EXIT.ok;
   const result = JSON.parse(Buffer.from(bytes).toString('utf8')) as { stored: number; key: string };
-  process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `stored ${name} on ${result.stored} nodes (key ${result.key})\n`);
+  process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `stored ${name} on ${result.stored} node${result.stored === 1 ? '' : 's'} (key ${result.key})\n`);
   return EXIT.ok;
 }
 
