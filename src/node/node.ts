@@ -1,23 +1,22 @@
 import { EventEmitter } from 'node:events';
-import { ConfigError, MyDhtError } from '../runtime/errors.ts';
-import { silentLogger, type Logger } from '../runtime/logger.ts';
-import type { ServiceModule } from '../runtime/service.ts';
-import type { ServiceHandle, ServiceStatus, SpawnerKind } from '../runtime/spawner.ts';
-import { ServiceSystem } from '../runtime/system.ts';
-import type { Transport } from '../net/transport.ts';
-import { NodeIdentity } from './identity.ts';
+import { ConfigError } from '../runtime/errors.ts';
+import { silentLogger } from '../runtime/logger.ts';
+import type { ServiceHandle, ServiceStatus } from '../runtime/spawner.ts';
+import type { ServiceSystem } from '../runtime/system.ts';
+import type { NodeIdentity } from './identity.ts';
 import { PeerRecord } from './peer-record.ts';
 import type { ConnectedPeer, KnownPeer, LookupReply, MainLoopStatus, NodeEvent, NodeProtocols, QueryEvent, QueryRequest, QueryResult } from './protocols.ts';
 import { DEFAULT_RECORD_LIMITS, type DhtRecord } from '../dht/records.ts';
 import { DEFAULT_K } from '../dht/routing-table.ts';
-import type { QueryMode } from '../dht/seek.ts';
-import { DhtOperations, type LookupObservation, type QueryOptions } from './dht-operations.ts';
-import { ListenSubscription, type ListenConsumer } from './listen-subscription.ts';
+import { DhtOperations, type QueryOptions } from './dht-operations.ts';
+import type { ListenSubscription } from './listen-subscription.ts';
+import { Listens } from './listens.ts';
 import { loadValidators } from '../dht/namespace-validators.ts';
 
-export type { QueryOptions } from './dht-operations.ts';
+import type { ApplicationService, NodeEventMap, NodeParts, NodeServiceName, NodeStatus } from './node-options.ts';
 
-export type NodeServiceName = keyof NodeProtocols;
+export type { QueryOptions } from './dht-operations.ts';
+export type { ApplicationService, NodeEventMap, NodeParts, NodeServiceName, NodeStatus, NodeTuning } from './node-options.ts';
 
 /** kad-dht refreshes its buckets every 10 minutes. */
 const DEFAULT_REFRESH_INTERVAL_MS = 10 * 60_000;
@@ -28,109 +27,7 @@ const DEFAULT_RECORD_REFRESH_INTERVAL_MS = 60 * 60_000;
 
 export const NODE_SERVICES: readonly NodeServiceName[] = ['main-loop', 'read', 'write', 'peer-store', 'api', 'global', 'listen', 'events'];
 
-/** What a node emits (it is an EventEmitter): peers coming, going and being discovered. */
-export interface NodeEventMap {
-  'peer:connect': [{ peer: string; address: string }];
-  'peer:disconnect': [{ peer: string }];
-  'peer:discovery': [{ peer: string; addresses: readonly string[] }];
-  /** Every lookup this node finished (gets and puts make one each), for metrics. */
-  lookup: [LookupObservation];
-}
 
-/** The node's options that pass straight to its services. Every one has a default. */
-export interface NodeTuning {
-  /** The application's global service config. */
-  globalConfig?: unknown;
-  /** Largest frame body, bytes (default 1 MiB). */
-  maxFrame?: number;
-  /** Liveness ping interval, ms (default 5 s). */
-  livenessIntervalMs?: number;
-  /** A peer silent this long is offline, ms (default 15 s). */
-  livenessTimeoutMs?: number;
-  /** A connection has this long to authenticate, ms (default 10 s). */
-  handshakeTimeoutMs?: number;
-  /** Pinned keys, peer id (hex) to raw Ed25519 public key: such a peer answering with another key is refused. */
-  pinned?: Record<string, Uint8Array>;
-  /** Connected peers the peer store keeps, dialing known ones below it (default 8). */
-  targetPeers?: number;
-  /** Kademlia's k: replicas of each record, contacts per bucket, peers per answer (default 20). */
-  replication?: number;
-  /**
-   * Loopback and private addresses are exempt from the routing table's IP diversity limits (2 per
-   * /24 per bucket, 10 per table): default true, so local networks work; a node on the public
-   * internet should turn it off.
-   */
-  exemptPrivateAddresses?: boolean;
-  /** Every bucket not refreshed for this long is looked up again, ms (default 10 min, as kad-dht). */
-  refreshIntervalMs?: number;
-  /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */
-  republishIntervalMs?: number;
-  /**
-   * A record this node holds that nobody stored again for this long is put again on the nodes
-   * now closest to it, ms (default 1 h: Kademlia's republish by every holder).
-   */
-  recordRefreshIntervalMs?: number;
-  /**
-   * The module (absolute file: URL) whose default export maps each plain-record namespace to its
-   * validator; the key-value service and the node's gets both use it. None by default: plain
-   * records are then refused (ERR_RECORD_NAMESPACE).
-   */
-  recordValidators?: string;
-  /**
-   * A listen is renewed this often, with a lookup: it then registers with the nodes closest to
-   * its key at that moment, so a holder that died is replaced within one renewal, ms (default 30 s).
-   */
-  listenRefreshMs?: number;
-  /** Bounds of listening (each with its default): see services/listen.ts. */
-  listenLimits?: { queueLength?: number; window?: number; maxPerPeer?: number; maxPerNode?: number; maxListens?: number };
-  /** Largest record value this node stores, passes on as a hop, or takes from a get, bytes (default 64 KiB). */
-  maxValueBytes?: number;
-  /** How lookups, gets and puts query the network unless a call says otherwise (default iterative). */
-  queryMode?: QueryMode | string;
-  log?: Logger;
-}
-
-export interface NodeParts extends NodeTuning {
-  identity: NodeIdentity;
-  transports: Transport[];
-  /** Where each service's module is. */
-  modules: Record<NodeServiceName, ServiceModule>;
-  /** The spawner of each service; the main loop is always same-loop (it owns the sockets). */
-  spawners: Record<NodeServiceName, SpawnerKind>;
-  system: ServiceSystem;
-  listen: string[];
-  bootstrap: string[];
-  /** The application's own services beside the global one, by name. */
-  services?: Record<string, ApplicationService>;
-}
-
-/**
- * An application service beside the key-value store (MyDHT's custom global commands): it speaks
- * the global service's protocol (`local` from this node, `distant` from a peer), and peers reach
- * it by its name.
- */
-export interface ApplicationService {
-  module: ServiceModule;
-  /** Where it runs (default same-loop). */
-  spawner?: SpawnerKind;
-  config?: unknown;
-}
-
-export interface NodeStatus {
-  id: string;
-  addresses: string[];
-  uptimeMs: number;
-  /** Contacts in the routing table. */
-  routingTable: number;
-  connections: MainLoopStatus;
-  services: ServiceStatus[];
-  store: { records: number; bytes: number; quotaBytes: number; refused: Record<string, number> } | null;
-}
-
-/** A listen's local queue, per subscriber. */
-const DEFAULT_LISTEN_QUEUE = 256;
-/** Listens are renewed (and re-registered with the closest nodes of the moment) this often, ms; they live twice as long. */
-const DEFAULT_LISTEN_REFRESH_MS = 30_000;
 
 /** An application service's name: short, lowercase, and none of the node's own. */
 const APPLICATION_NAME = /^[a-z][a-z0-9-]{0,31}$/;
@@ -152,12 +49,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   #republishTimer: ReturnType<typeof setInterval> | undefined;
   #recordRefreshTimer: ReturnType<typeof setInterval> | undefined;
   readonly #dht: DhtOperations;
-  /** Local subscribers of listened keys (hex), each with its own queue. */
-  readonly #listeners = new Map<string, Set<ListenConsumer>>();
-  /** The first registration of each listened key, which its later subscribers wait on too. */
-  readonly #registrations = new Map<string, Promise<{ holders: number }>>();
-  /** The renewal of each listened key: a lookup and a registration at the closest, every listenRefreshMs. */
-  readonly #renewals = new Map<string, ReturnType<typeof setInterval>>();
+  readonly #listens: Listens;
   /** Listeners of queries in progress, by tag. */
   readonly #watchers = new Map<string, (event: QueryEvent) => void>();
 
@@ -191,6 +83,11 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         this.#watchers.set(tag, listener);
         return () => this.#watchers.delete(tag);
       },
+    });
+    this.#listens = new Listens({
+      service: () => this.#service('listen'),
+      lookup: (key) => this.#dht.lookup(key),
+      refreshMs: parts.listenRefreshMs,
     });
   }
 
@@ -308,7 +205,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     if (this.#refreshTimer !== undefined) clearInterval(this.#refreshTimer);
     if (this.#republishTimer !== undefined) clearInterval(this.#republishTimer);
     if (this.#recordRefreshTimer !== undefined) clearInterval(this.#recordRefreshTimer);
-    for (const renewal of this.#renewals.values()) clearInterval(renewal);
+    this.#listens.stop();
     if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
     await this.system.stop();
   }
@@ -377,7 +274,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     if (event.type === 'query') this.#watchers.get(event.tag)?.(event.event);
     else if (event.type === 'peer:connect') this.emit('peer:connect', { peer: event.peer, address: event.address });
     else if (event.type === 'peer:disconnect') this.emit('peer:disconnect', { peer: event.peer });
-    else if (event.type === 'listen') for (const consumer of this.#listeners.get(event.key) ?? []) consumer(event);
+    else if (event.type === 'listen') this.#listens.deliver(event);
     else this.emit('peer:discovery', { peer: event.peer, addresses: event.addresses });
   }
 
@@ -391,55 +288,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
    * loop is left, or `close()` is called.
    */
   listen(key: Uint8Array, options: { signal?: AbortSignal; queueLength?: number } = {}): ListenSubscription {
-    const id = Buffer.from(key).toString('hex');
-    let consumers = this.#listeners.get(id);
-    const first = consumers === undefined;
-    if (consumers === undefined) {
-      consumers = new Set();
-      this.#listeners.set(id, consumers);
-    }
-    const shared = consumers;
-    // The first subscriber of a key registers it and starts its renewal; the others share them.
-    let registration = this.#registrations.get(id);
-    if (first || registration === undefined) {
-      registration = this.#registerListen(key).then((registered) => {
-        const renewal = setInterval(() => void this.#registerListen(key).catch(() => {}), this.#parts.listenRefreshMs ?? DEFAULT_LISTEN_REFRESH_MS);
-        renewal.unref();
-        this.#renewals.set(id, renewal);
-        return registered;
-      });
-      this.#registrations.set(id, registration);
-    }
-    const subscription = new ListenSubscription({
-      queueLength: options.queueLength ?? DEFAULT_LISTEN_QUEUE,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      attach: (consumer) => shared.add(consumer),
-      detach: async (consumer) => {
-        shared.delete(consumer);
-        if (shared.size > 0 || this.#listeners.get(id) !== shared) return;
-        this.#listeners.delete(id);
-        this.#registrations.delete(id);
-        clearInterval(this.#renewals.get(id));
-        this.#renewals.delete(id);
-        await this.#service('listen').call({ type: 'unregister', key }).catch(() => {});
-      },
-      ready: registration,
-    });
-    return subscription;
-  }
-
-  /** Register a listen at the k nodes closest to `key` now; fails with ERR_LISTEN_FAILED if none took it (here aside). */
-  async #registerListen(key: Uint8Array): Promise<{ holders: number }> {
-    const { closest } = await this.#dht.lookup(key);
-    const ttlMs = 2 * (this.#parts.listenRefreshMs ?? DEFAULT_LISTEN_REFRESH_MS);
-    const { registered, errors } = await this.#service('listen').call(
-      { type: 'register', key, holders: closest, ttlMs, timeoutMs: 5_000 },
-      { timeout: 15_000 },
-    );
-    if (registered <= 1 && closest.length > 0) {
-      throw new MyDhtError(errors[0] ?? 'ERR_LISTEN_FAILED', `no node closest to the key took the listen (${[...new Set(errors)].join(', ')})`);
-    }
-    return { holders: registered };
+    return this.#listens.subscribe(key, options);
   }
 
   /** The records of the k peers closest to `target`, by lookup (kad-dht's getClosestPeers). */

@@ -1,0 +1,111 @@
+import type { Logger } from '../runtime/logger.ts';
+import type { ServiceModule } from '../runtime/service.ts';
+import type { ServiceStatus, SpawnerKind } from '../runtime/spawner.ts';
+import type { ServiceSystem } from '../runtime/system.ts';
+import type { Transport } from '../net/transport.ts';
+import type { QueryMode } from '../dht/seek.ts';
+import type { LookupObservation } from './dht-operations.ts';
+import type { NodeIdentity } from './identity.ts';
+import type { MainLoopStatus, NodeProtocols } from './protocols.ts';
+
+/** The node's services by name. */
+export type NodeServiceName = keyof NodeProtocols;
+
+/** What a node emits (it is an EventEmitter): peers coming, going and being discovered. */
+export interface NodeEventMap {
+  'peer:connect': [{ peer: string; address: string }];
+  'peer:disconnect': [{ peer: string }];
+  'peer:discovery': [{ peer: string; addresses: readonly string[] }];
+  /** Every lookup this node finished (gets and puts make one each), for metrics. */
+  lookup: [LookupObservation];
+}
+
+/** The node's options that pass straight to its services. Every one has a default. */
+export interface NodeTuning {
+  /** The application's global service config. */
+  globalConfig?: unknown;
+  /** Largest frame body, bytes (default 1 MiB). */
+  maxFrame?: number;
+  /** Liveness ping interval, ms (default 5 s). */
+  livenessIntervalMs?: number;
+  /** A peer silent this long is offline, ms (default 15 s). */
+  livenessTimeoutMs?: number;
+  /** A connection has this long to authenticate, ms (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Pinned keys, peer id (hex) to raw Ed25519 public key: such a peer answering with another key is refused. */
+  pinned?: Record<string, Uint8Array>;
+  /** Connected peers the peer store keeps, dialing known ones below it (default 8). */
+  targetPeers?: number;
+  /** Kademlia's k: replicas of each record, contacts per bucket, peers per answer (default 20). */
+  replication?: number;
+  /**
+   * Loopback and private addresses are exempt from the routing table's IP diversity limits (2 per
+   * /24 per bucket, 10 per table): default true, so local networks work; a node on the public
+   * internet should turn it off.
+   */
+  exemptPrivateAddresses?: boolean;
+  /** Every bucket not refreshed for this long is looked up again, ms (default 10 min, as kad-dht). */
+  refreshIntervalMs?: number;
+  /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */
+  republishIntervalMs?: number;
+  /**
+   * A record this node holds that nobody stored again for this long is put again on the nodes
+   * now closest to it, ms (default 1 h: Kademlia's republish by every holder).
+   */
+  recordRefreshIntervalMs?: number;
+  /**
+   * The module (absolute file: URL) whose default export maps each plain-record namespace to its
+   * validator; the key-value service and the node's gets both use it. None by default: plain
+   * records are then refused (ERR_RECORD_NAMESPACE).
+   */
+  recordValidators?: string;
+  /**
+   * A listen is renewed this often, with a lookup: it then registers with the nodes closest to
+   * its key at that moment, so a holder that died is replaced within one renewal, ms (default 30 s).
+   */
+  listenRefreshMs?: number;
+  /** Bounds of listening (each with its default): see services/listen.ts. */
+  listenLimits?: { queueLength?: number; window?: number; maxPerPeer?: number; maxPerNode?: number; maxListens?: number };
+  /** Largest record value this node stores, passes on as a hop, or takes from a get, bytes (default 64 KiB). */
+  maxValueBytes?: number;
+  /** How lookups, gets and puts query the network unless a call says otherwise (default iterative). */
+  queryMode?: QueryMode | string;
+  log?: Logger;
+}
+
+export interface NodeParts extends NodeTuning {
+  identity: NodeIdentity;
+  transports: Transport[];
+  /** Where each service's module is. */
+  modules: Record<NodeServiceName, ServiceModule>;
+  /** The spawner of each service; the main loop is always same-loop (it owns the sockets). */
+  spawners: Record<NodeServiceName, SpawnerKind>;
+  system: ServiceSystem;
+  listen: string[];
+  bootstrap: string[];
+  /** The application's own services beside the global one, by name. */
+  services?: Record<string, ApplicationService>;
+}
+
+/**
+ * An application service beside the key-value store (MyDHT's custom global commands): it speaks
+ * the global service's protocol (`local` from this node, `distant` from a peer), and peers reach
+ * it by its name.
+ */
+export interface ApplicationService {
+  module: ServiceModule;
+  /** Where it runs (default same-loop). */
+  spawner?: SpawnerKind;
+  config?: unknown;
+}
+
+export interface NodeStatus {
+  id: string;
+  addresses: string[];
+  uptimeMs: number;
+  /** Contacts in the routing table. */
+  routingTable: number;
+  connections: MainLoopStatus;
+  services: ServiceStatus[];
+  store: { records: number; bytes: number; quotaBytes: number; refused: Record<string, number> } | null;
+}
