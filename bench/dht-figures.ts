@@ -2,6 +2,7 @@
  * The figures of one DHT benchmark run, in a shape shared by mydht's side and the kad-dht
  * baseline (bench/kad-dht.ts), plus the few helpers both use so that they count and time alike.
  */
+import { parseArgs } from 'node:util';
 import { now, percentile } from './measure.ts';
 
 /** One phase (all puts, or all gets) of a run. */
@@ -118,4 +119,72 @@ export function memoryMb(): { rss: number; heap: number } {
   globalThis.gc?.();
   const usage = process.memoryUsage();
   return { rss: usage.rss / 2 ** 20, heap: usage.heapUsed / 2 ** 20 };
+}
+
+/** Memory readings of a run: before any node, with node 0 alone, idle once all joined, after the puts. */
+export interface MemoryReadings {
+  before: { rss: number; heap: number };
+  one: { rss: number; heap: number };
+  idle: { rss: number; heap: number };
+  after: { rss: number; heap: number };
+}
+
+/** The figures of a run from its phases and readings, the same way on both sides. */
+export function runFigures(run: {
+  system: string;
+  nodes: number;
+  records: number;
+  concurrency: number;
+  bootstrapMs: number;
+  put: PhaseTally;
+  get: PhaseTally;
+  memory: MemoryReadings;
+}): DhtRunFigures {
+  const { before, one, idle, after } = run.memory;
+  const used = perNode(before, after, run.nodes);
+  const idlePerNode = perNode(before, idle, run.nodes);
+  const marginal = perNode(one, idle, run.nodes - 1);
+  return {
+    system: run.system,
+    nodes: run.nodes,
+    records: run.records,
+    concurrency: run.concurrency,
+    bootstrapMs: Math.round(run.bootstrapMs),
+    put: phaseFigures(run.put),
+    get: { ...phaseFigures(run.get), notFound: run.get.notFound },
+    rssMbPerNode: used.rss,
+    heapMbPerNode: used.heap,
+    idleRssMbPerNode: idlePerNode.rss,
+    idleHeapMbPerNode: idlePerNode.heap,
+    marginalRssMbPerNode: marginal.rss,
+    marginalHeapMbPerNode: marginal.heap,
+  };
+}
+
+/**
+ * A side's script entry: `--nodes --records --concurrency --value-bytes [--query] --json`, one
+ * JSON line of figures on stdout.
+ */
+export async function runAsScript(
+  defaults: { records: number; concurrency: number },
+  measure: (options: { nodes: number; records: number; concurrency: number; valueBytes: number; query: string }) => Promise<DhtRunFigures>,
+): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      nodes: { type: 'string', default: '20' },
+      records: { type: 'string', default: String(defaults.records) },
+      concurrency: { type: 'string', default: String(defaults.concurrency) },
+      'value-bytes': { type: 'string', default: '100' },
+      query: { type: 'string', default: 'iterative' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const figures = await measure({
+    nodes: Number(values.nodes),
+    records: Number(values.records),
+    concurrency: Number(values.concurrency),
+    valueBytes: Number(values['value-bytes']),
+    query: values.query,
+  });
+  console.log(values.json ? JSON.stringify(figures) : JSON.stringify(figures, null, 2));
 }

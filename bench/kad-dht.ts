@@ -26,8 +26,7 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
-import { memoryMb, perNode, phaseFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
+import { memoryMb, runAsScript, runFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
 import { now } from './measure.ts';
 
 export interface KadDhtOptions {
@@ -153,8 +152,6 @@ export async function measureKadDht(options: KadDhtOptions): Promise<DhtRunFigur
     await bootstrap(nodes, signal);
     const bootstrapMs = now() - start - pauseMs;
     const idleReading = memoryMb();
-    const idle = perNode(before, idleReading, count);
-    const marginal = perNode(one, idleReading, count - 1);
 
     const prefix = new TextEncoder().encode(`/${NAMESPACE}/`);
     const keys = Array.from({ length: records }, () => Buffer.concat([prefix, randomBytes(32)]));
@@ -191,43 +188,10 @@ export async function measureKadDht(options: KadDhtOptions): Promise<DhtRunFigur
       }
     });
 
-    return {
-      system: 'kad-dht',
-      nodes: count,
-      records,
-      concurrency,
-      bootstrapMs: Math.round(bootstrapMs),
-      put: phaseFigures(put),
-      get: { ...phaseFigures(get), notFound: get.notFound },
-      rssMbPerNode: perNode(before, after, count).rss,
-      heapMbPerNode: perNode(before, after, count).heap,
-      idleRssMbPerNode: idle.rss,
-      idleHeapMbPerNode: idle.heap,
-      marginalRssMbPerNode: marginal.rss,
-      marginalHeapMbPerNode: marginal.heap,
-    };
+    return runFigures({ system: 'kad-dht', nodes: count, records, concurrency, bootstrapMs, put, get, memory: { before, one, idle: idleReading, after } });
   } finally {
     await Promise.all(nodes.map((node) => node.stop()));
   }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      nodes: { type: 'string', default: '20' },
-      records: { type: 'string', default: '50' },
-      concurrency: { type: 'string', default: '1' },
-      'value-bytes': { type: 'string', default: '100' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const figures = await measureKadDht({
-    nodes: Number(values.nodes),
-    records: Number(values.records),
-    concurrency: Number(values.concurrency),
-    valueBytes: Number(values['value-bytes']),
-  });
-  console.log(values.json ? JSON.stringify(figures) : JSON.stringify(figures, null, 2));
-}
-
-if (import.meta.main) await main();
+if (import.meta.main) await runAsScript({ records: 50, concurrency: 1 }, (options) => measureKadDht(options));

@@ -20,12 +20,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { createNode, transportNamed } from '../src/assemble.ts';
 import { immutableRecord } from '../src/dht/records.ts';
 import type { MyDhtNode } from '../src/node/node.ts';
 import { SPAWNER_PRESETS } from '../src/testnet.ts';
-import { memoryMb, perNode, phaseFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
+import { memoryMb, runAsScript, runFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
 import { now } from './measure.ts';
 
 export interface MyDhtRunOptions {
@@ -97,8 +96,6 @@ export async function measureMyDht(options: MyDhtRunOptions): Promise<DhtRunFigu
     await net.join();
     const bootstrapMs = now() - start - pauseMs;
     const idleReading = memoryMb();
-    const idle = perNode(before, idleReading, count);
-    const marginal = perNode(one, idleReading, count - 1);
     const { nodes } = net;
     const data = Array.from({ length: records }, () => immutableRecord(new Uint8Array(randomBytes(valueBytes))));
     const putters = Array.from({ length: records }, () => randomInt(count));
@@ -125,45 +122,10 @@ export async function measureMyDht(options: MyDhtRunOptions): Promise<DhtRunFigu
       }
     });
 
-    return {
-      system: query === 'iterative' ? 'mydht' : `mydht (${query})`,
-      nodes: count,
-      records,
-      concurrency,
-      bootstrapMs: Math.round(bootstrapMs),
-      put: phaseFigures(put),
-      get: { ...phaseFigures(get), notFound: get.notFound },
-      rssMbPerNode: perNode(before, after, count).rss,
-      heapMbPerNode: perNode(before, after, count).heap,
-      idleRssMbPerNode: idle.rss,
-      idleHeapMbPerNode: idle.heap,
-      marginalRssMbPerNode: marginal.rss,
-      marginalHeapMbPerNode: marginal.heap,
-    };
+    return runFigures({ system: query === 'iterative' ? 'mydht' : `mydht (${query})`, nodes: count, records, concurrency, bootstrapMs, put, get, memory: { before, one, idle: idleReading, after } });
   } finally {
     await net.stop();
   }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      nodes: { type: 'string', default: '20' },
-      records: { type: 'string', default: '1000' },
-      concurrency: { type: 'string', default: '32' },
-      'value-bytes': { type: 'string', default: '100' },
-      query: { type: 'string', default: 'iterative' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const figures = await measureMyDht({
-    nodes: Number(values.nodes),
-    records: Number(values.records),
-    concurrency: Number(values.concurrency),
-    valueBytes: Number(values['value-bytes']),
-    query: values.query,
-  });
-  console.log(values.json ? JSON.stringify(figures) : JSON.stringify(figures, null, 2));
-}
-
-if (import.meta.main) await main();
+if (import.meta.main) await runAsScript({ records: 1000, concurrency: 32 }, (options) => measureMyDht(options));

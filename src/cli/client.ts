@@ -157,6 +157,8 @@ async function listen(options: ClientOptions, name: string): Promise<number> {
     process.stderr.write(`listen ${name}: ${failure(new Uint8Array(await response.arrayBuffer()))}\n`);
     return response.status === 400 ? EXIT.usage : EXIT.unreachable;
   }
+  // The stream opens once the listen is registered: from here on, no new value is missed.
+  process.stderr.write(`listening to ${name}\n`);
   // Server-sent events: blocks of "event: x" and "data: {...}" lines, ended by a blank line.
   let buffered = '';
   for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
@@ -176,17 +178,27 @@ async function listen(options: ClientOptions, name: string): Promise<number> {
   return EXIT.ok;
 }
 
-async function status(options: ClientOptions): Promise<number> {
-  const { status: code, bytes } = await call(options, 'GET', '/v1/status');
+/**
+ * GET a JSON document of the API: with --json printed as it came (and undefined returned),
+ * else parsed for the caller to print. An API error exits 3.
+ */
+async function document<T>(options: ClientOptions, what: string, path: string): Promise<T | number | undefined> {
+  const { status: code, bytes } = await call(options, 'GET', path);
   if (code !== 200) {
-    process.stderr.write(`status: ${failure(bytes)}\n`);
+    process.stderr.write(`${what}: ${failure(bytes)}\n`);
     return EXIT.unreachable;
   }
   if (options.json) {
     process.stdout.write(`${Buffer.from(bytes).toString('utf8')}\n`);
-    return EXIT.ok;
+    return undefined;
   }
-  const s = JSON.parse(Buffer.from(bytes).toString('utf8')) as NodeStatus;
+  return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
+}
+
+async function status(options: ClientOptions): Promise<number> {
+  const s = await document<NodeStatus>(options, 'status', '/v1/status');
+  if (typeof s === 'number') return s;
+  if (s === undefined) return EXIT.ok;
   const lines = [
     `id             ${s.id}`,
     `addresses      ${s.addresses.join(', ')}`,
@@ -202,16 +214,10 @@ async function status(options: ClientOptions): Promise<number> {
 }
 
 async function peers(options: ClientOptions): Promise<number> {
-  const { status: code, bytes } = await call(options, 'GET', '/v1/peers');
-  if (code !== 200) {
-    process.stderr.write(`peers: ${failure(bytes)}\n`);
-    return EXIT.unreachable;
-  }
-  if (options.json) {
-    process.stdout.write(`${Buffer.from(bytes).toString('utf8')}\n`);
-    return EXIT.ok;
-  }
-  const { connected, known } = JSON.parse(Buffer.from(bytes).toString('utf8')) as { connected: ConnectedPeer[]; known: KnownPeer[] };
+  const list = await document<{ connected: ConnectedPeer[]; known: KnownPeer[] }>(options, 'peers', '/v1/peers');
+  if (typeof list === 'number') return list;
+  if (list === undefined) return EXIT.ok;
+  const { connected, known } = list;
   const lines = connected.map((peer) => `${peer.id}  ${peer.direction.padEnd(8)}  ${peer.address}`);
   lines.push(`${connected.length} connected, ${known.length} known`);
   process.stdout.write(`${lines.join('\n')}\n`);

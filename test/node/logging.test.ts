@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createNode } from '../../src/assemble.ts';
-import type { Logger, LogLevel } from '../../src/runtime/logger.ts';
+import { forwardingLogger, type Logger } from '../../src/runtime/logger.ts';
 import { serviceModule } from '../../src/runtime/service.ts';
 import type { SpawnerKind } from '../../src/runtime/spawner.ts';
 import { until } from '../helpers/until.ts';
@@ -8,18 +8,8 @@ import { until } from '../helpers/until.ts';
 const CHAT = serviceModule(import.meta.url, '../../examples/chat-service.ts');
 
 /** A logger that keeps every line with its bindings, as pino would write them. */
-function capturing(lines: Record<string, unknown>[], bindings: Record<string, unknown> = {}): Logger {
-  const at = (level: LogLevel) => (fields: object | string, message?: string) =>
-    void lines.push(typeof fields === 'string' ? { level, ...bindings, msg: fields } : { level, ...bindings, ...fields, msg: message });
-  return {
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    fatal: at('fatal'),
-    child: (more) => capturing(lines, { ...bindings, ...more }),
-  };
+function capturing(lines: Record<string, unknown>[], bindings: Record<string, unknown>): Logger {
+  return forwardingLogger((level, fields, message) => void lines.push({ level, ...fields, msg: message }), bindings);
 }
 
 // Each line names the node and the service, wherever the service runs: workers and child
