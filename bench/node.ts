@@ -22,7 +22,8 @@ const PLACEMENTS: { name: string; spawners: Partial<Record<NodeServiceName, Spaw
 
 async function pair(spawners: Partial<Record<NodeServiceName, SpawnerKind>>): Promise<[MyDhtNode, MyDhtNode]> {
   const make = async (name: string) => {
-    const node = await createNode({ global: TOUCH, globalConfig: { name }, listen: ['/ip4/127.0.0.1/tcp/0'], spawners });
+    // The path's capacity, not a peer's allowance: the per-peer rate limit is off here.
+    const node = await createNode({ global: TOUCH, globalConfig: { name }, listen: ['/ip4/127.0.0.1/tcp/0'], spawners, peerRateLimit: { perSecond: Infinity, burst: Infinity } });
     await node.start();
     return node;
   };

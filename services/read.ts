@@ -6,11 +6,14 @@ import { ROUTES, type SessionMessage } from '../src/node/messages.ts';
 import type { NodeProtocols } from '../src/node/protocols.ts';
 import { SessionCipher } from '../src/node/session-cipher.ts';
 import { DEFAULT_MAX_FRAME, Wire, type WireMessage } from '../src/node/wire.ts';
+import { DEFAULT_PEER_RATE_LIMIT, TokenBucket, type RateLimit } from '../src/node/rate-limit.ts';
 
 export interface ReadConfig {
   maxFrame?: number;
   /** The application's own services, by name: peers reach them with `global` messages naming them. */
   services?: string[];
+  /** Session messages each peer may send a second, and save up; past it they are dropped and counted. */
+  peerRateLimit?: RateLimit;
 }
 
 /**
@@ -38,9 +41,14 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
     busy: boolean;
     cipher: SessionCipher | undefined;
     peer: string | undefined;
+    /** This connection's peer's allowance of session messages. */
+    bucket: TokenBucket;
   }
   const readers = new Map<string, Reader>();
   const received: Record<string, number> = {};
+  const limit = ctx.config?.peerRateLimit ?? DEFAULT_PEER_RATE_LIMIT;
+  /** Session messages dropped for going over their peer's rate limit. */
+  let limited = 0;
 
   const drop = (conn: string, err: unknown): void => {
     readers.delete(conn);
@@ -140,6 +148,12 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
         drop(conn, Object.assign(new Error(`unknown message type ${JSON.stringify(message.type)}`), { code: 'ERR_WIRE_UNKNOWN_TYPE' }));
         return;
       }
+      // Over its allowance, a peer's message is dropped before any service does work for it:
+      // quietly, as OpenDHT does, so that a flood costs the flooder more than it costs us.
+      if (!reader.bucket.take()) {
+        limited++;
+        continue;
+      }
       // Counted by type: the types are ROUTES' keys, a fixed set, so the table stays small.
       received[message.type] = (received[message.type] ?? 0) + 1;
       const sent = route(conn, reader.peer!, message as SessionMessage);
@@ -150,7 +164,14 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
   return {
     handlers: {
       open: ({ conn }) => {
-        readers.set(conn, { frames: new FrameDecoder(wire.maxFrame), waiting: [], busy: false, cipher: undefined, peer: undefined });
+        readers.set(conn, {
+          frames: new FrameDecoder(wire.maxFrame),
+          waiting: [],
+          busy: false,
+          cipher: undefined,
+          peer: undefined,
+          bucket: new TokenBucket(limit.perSecond, limit.burst),
+        });
       },
       bytes: ({ conn, chunk }) => {
         const reader = readers.get(conn);
@@ -168,6 +189,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
       },
       connections: () => readers.size,
       messages: () => ({ ...received }),
+      limited: () => limited,
     },
   };
 });

@@ -50,6 +50,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     livenessTimeoutMs: config.livenessTimeoutMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     targetPeers: config.targetPeers,
+    peerRateLimit: config.peerRateLimit,
     refreshIntervalMs: config.refreshIntervalMs,
     republishIntervalMs: config.republishIntervalMs,
     recordRefreshIntervalMs: config.recordRefreshIntervalMs,

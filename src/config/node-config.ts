@@ -44,6 +44,10 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
   livenessTimeoutMs: ms('a peer silent this long is offline').default(15_000),
   handshakeTimeoutMs: ms('a connection has this long to authenticate').default(10_000),
   targetPeers: z.number().int().min(0).max(1_000).default(8).describe('connected peers the pool keeps'),
+  peerRateLimit: z
+    .strictObject({ perSecond: z.number().positive(), burst: z.number().min(1) })
+    .default({ perSecond: 1_024, burst: 8_192 })
+    .describe("session messages a peer may send a second, and save up; past it they are dropped"),
   refreshIntervalMs: ms('bucket refresh interval').default(10 * 60_000),
   republishIntervalMs: ms('republish interval of records this node put').default(60 * 60_000),
   recordRefreshIntervalMs: ms('refresh interval of records this node holds').default(60 * 60_000),

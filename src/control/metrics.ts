@@ -32,6 +32,16 @@ export function createMetrics(node: MyDhtNode): Registry {
   });
 
   new Counter({
+    name: 'mydht_messages_rate_limited_total',
+    help: "Session messages dropped for going over their peer's rate limit.",
+    registers: [register],
+    async collect() {
+      this.reset();
+      this.inc(await node.system.get<NodeProtocols['read']>('read').call({ type: 'limited' }));
+    },
+  });
+
+  new Counter({
     name: 'mydht_handshakes_total',
     help: 'Handshakes that opened a session (result="ok"), and those refused, by reason (an error code).',
     labelNames: ['result', 'reason'],

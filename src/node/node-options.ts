@@ -24,6 +24,8 @@ export interface NodeEventMap {
 export interface NodeTuning {
   /** The application's global service config. */
   globalConfig?: unknown;
+  /** Session messages a peer may send a second, and save up; past it they are dropped (default 1,024/s, burst 8,192). */
+  peerRateLimit?: { perSecond: number; burst: number };
   /** Largest frame body, bytes (default 1 MiB). */
   maxFrame?: number;
   /** Liveness ping interval, ms (default 5 s). */

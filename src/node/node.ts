@@ -131,7 +131,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
           this.#record = PeerRecord.create(parts.identity, this.#addresses, this.#record.seq + 1);
         },
       }),
-      spec('read', { ...wire, services: Object.keys(parts.services ?? {}) }),
+      spec('read', { ...wire, services: Object.keys(parts.services ?? {}), ...(parts.peerRateLimit === undefined ? {} : { peerRateLimit: parts.peerRateLimit }) }),
       spec('write', wire),
       spec('peer-store', {
         self: this.id,

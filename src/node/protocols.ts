@@ -99,6 +99,8 @@ export interface ReadProtocol {
   connections: { command: object; reply: number };
   /** Session messages by type since start (read: received; write: sent). */
   messages: { command: object; reply: Record<string, number> };
+  /** Session messages dropped for going over their peer's rate limit. */
+  limited: { command: object; reply: number };
 }
 
 /**
