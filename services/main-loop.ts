@@ -18,12 +18,16 @@ export interface MainLoopConfig {
   transports: Transport[];
   /** A connection that has not finished its handshake after this long is closed, ms. */
   handshakeTimeoutMs?: number;
+  /** Connections still in their handshake at most; an inbound one past it is refused at once. */
+  maxPendingConnections?: number;
   /** Pinned keys: a known id answering with another key is refused. */
   pinnedKey?: (peer: string) => Uint8Array | undefined;
   /** Called once the node listens, with the bound addresses (to refresh the record). */
   onListening?: (addresses: string[]) => void;
 }
 
+/** Connections in their handshake at most (js-libp2p keeps 10 pending inbound per peer, 64 in all is go-libp2p's inbound limit). */
+const DEFAULT_MAX_PENDING_CONNECTIONS = 1_024;
 /** How long the losing connection of a duplicate pair stays open to deliver what was already on it, ms. */
 const DUPLICATE_GRACE_MS = 2_000;
 /** libp2p's upgrade timeout is 10-15 s; a handshake is one round trip and a half. */
@@ -59,7 +63,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
   const conns = new Map<string, Conn>();
   const sessions = new Map<string, string>(); // peer id -> conn id
   const listeners: Listener[] = [];
-  const status: MainLoopStatus = { connections: 0, sessions: 0, pendingHandshakes: 0, handshakes: { ok: 0, rejected: {} }, dropped: {} };
+  const status: MainLoopStatus = { connections: 0, sessions: 0, pendingHandshakes: 0, unauthenticated: 0, handshakes: { ok: 0, rejected: {} }, dropped: {} };
 
   const count = (table: Record<string, number>, code: string): void => void (table[code] = (table[code] ?? 0) + 1);
 
@@ -69,9 +73,22 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     return transport;
   };
 
+  /** Connections without a session yet: bounded, so a flood of silent or slow connections cannot pile up. */
+  let unauthenticated = 0;
+  const maxPending = config.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS;
+  const accept = (connection: Connection): void => {
+    if (unauthenticated >= maxPending) {
+      count(status.dropped, 'ERR_TOO_MANY_PENDING');
+      connection.close(true);
+      return;
+    }
+    adopt(connection);
+  };
+
   const adopt = (connection: Connection, dialed?: Conn['dialed'], expected?: string): Conn => {
     const conn: Conn = { connection, peer: undefined, timer: undefined, dialed };
     conns.set(connection.id, conn);
+    unauthenticated++;
     conn.timer = setTimeout(() => close(connection.id, 'ERR_HANDSHAKE_TIMEOUT', 'handshake did not finish in time'), handshakeTimeout);
     detached(read.send({ type: 'open', conn: connection.id }));
     detached(write.send({ type: 'open', conn: connection.id, ...(expected === undefined ? {} : { peer: expected }) }));
@@ -84,6 +101,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     const conn = conns.get(id);
     if (conn === undefined) return;
     conns.delete(id);
+    if (conn.peer === undefined) unauthenticated--;
     if (conn.timer !== undefined) clearTimeout(conn.timer);
     detached(read.send({ type: 'close', conn: id }));
     detached(write.send({ type: 'close', conn: id }));
@@ -121,6 +139,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     const peer = session.peer.idHex;
     if (conn.timer !== undefined) clearTimeout(conn.timer);
     conn.timer = undefined;
+    if (conn.peer === undefined) unauthenticated--;
     conn.peer = peer;
     status.handshakes.ok++;
     const existing = sessions.get(peer);
@@ -170,7 +189,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     concurrency: 4096,
     handlers: {
       listen: async ({ address }) => {
-        const listener = await transportFor(address).listen(address, (connection) => void adopt(connection));
+        const listener = await transportFor(address).listen(address, accept);
         listeners.push(listener);
         config.onListening?.([...listener.addresses]);
         return [...listener.addresses];
@@ -236,7 +255,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
         }
         return out;
       },
-      status: () => ({ ...status, connections: conns.size, sessions: sessions.size, pendingHandshakes: handshaker.pending }),
+      status: () => ({ ...status, connections: conns.size, sessions: sessions.size, pendingHandshakes: handshaker.pending, unauthenticated }),
     },
     stop: async () => {
       // Stop accepting first, but do not wait there: a TCP listener's close completes only once

@@ -34,6 +34,8 @@ export interface NodeTuning {
   livenessTimeoutMs?: number;
   /** A connection has this long to authenticate, ms (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** Connections still authenticating at most; inbound ones past it are refused at once (default 1,024). */
+  maxPendingConnections?: number;
   /** Pinned keys, peer id (hex) to raw Ed25519 public key: such a peer answering with another key is refused. */
   pinned?: Record<string, Uint8Array>;
   /** Connected peers the peer store keeps, dialing known ones below it (default 8). */

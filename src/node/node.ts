@@ -125,6 +125,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         record: () => this.#record,
         transports: parts.transports,
         ...(parts.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: parts.handshakeTimeoutMs }),
+        ...(parts.maxPendingConnections === undefined ? {} : { maxPendingConnections: parts.maxPendingConnections }),
         ...(parts.pinned === undefined ? {} : { pinnedKey: (peer: string) => parts.pinned![peer] }),
         onListening: (addresses: string[]) => {
           this.#addresses = [...this.#addresses, ...addresses];

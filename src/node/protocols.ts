@@ -67,6 +67,8 @@ export interface MainLoopStatus {
   connections: number;
   sessions: number;
   pendingHandshakes: number;
+  /** Connections without a session yet (bounded by maxPendingConnections). */
+  unauthenticated: number;
   /** Handshakes that opened a session, and refusals by code. */
   handshakes: { ok: number; rejected: Record<string, number> };
   /** Connections ended for bad input, by code. */
