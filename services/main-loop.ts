@@ -4,6 +4,7 @@ import type { PeerRecord } from '../src/node/peer-record.ts';
 import type { ConnectedPeer, MainLoopStatus, NodeProtocols } from '../src/node/protocols.ts';
 import type { Connection, Listener, Transport } from '../src/net/transport.ts';
 import { codeOf, ConfigError, MyDhtError } from '../src/runtime/errors.ts';
+import { hostOf } from '../src/dht/ip-diversity.ts';
 import { detached } from '../src/runtime/mailbox.ts';
 import { defineService } from '../src/runtime/service.ts';
 
@@ -20,6 +21,9 @@ export interface MainLoopConfig {
   handshakeTimeoutMs?: number;
   /** Connections still in their handshake at most; an inbound one past it is refused at once. */
   maxPendingConnections?: number;
+  /** Inbound connections from one IP at most (go-libp2p: 8); loopback and private ones are exempt with `exemptPrivate`. */
+  maxConnectionsPerAddress?: number;
+  exemptPrivate?: boolean;
   /** Pinned keys: a known id answering with another key is refused. */
   pinnedKey?: (peer: string) => Uint8Array | undefined;
   /** Called once the node listens, with the bound addresses (to refresh the record). */
@@ -28,6 +32,8 @@ export interface MainLoopConfig {
 
 /** Connections in their handshake at most (js-libp2p keeps 10 pending inbound per peer, 64 in all is go-libp2p's inbound limit). */
 const DEFAULT_MAX_PENDING_CONNECTIONS = 1_024;
+/** Inbound connections from one address at most: go-libp2p's default. */
+const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 8;
 /** How long the losing connection of a duplicate pair stays open to deliver what was already on it, ms. */
 const DUPLICATE_GRACE_MS = 2_000;
 /** libp2p's upgrade timeout is 10-15 s; a handshake is one round trip and a half. */
@@ -76,13 +82,29 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
   /** Connections without a session yet: bounded, so a flood of silent or slow connections cannot pile up. */
   let unauthenticated = 0;
   const maxPending = config.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS;
+  /** Inbound connections by the host they come from (limited hosts only). */
+  const perHost = new Map<string, number>();
+  const maxPerHost = config.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
   const accept = (connection: Connection): void => {
-    if (unauthenticated >= maxPending) {
-      count(status.dropped, 'ERR_TOO_MANY_PENDING');
+    const host = hostOf(connection.remoteAddress, config.exemptPrivate ?? true);
+    const refusal =
+      unauthenticated >= maxPending ? 'ERR_TOO_MANY_PENDING' : host !== undefined && (perHost.get(host) ?? 0) >= maxPerHost ? 'ERR_TOO_MANY_FROM_ADDRESS' : undefined;
+    if (refusal !== undefined) {
+      count(status.dropped, refusal);
       connection.close(true);
       return;
     }
     adopt(connection);
+    if (host !== undefined) {
+      perHost.set(host, (perHost.get(host) ?? 0) + 1);
+      const forgetting = connection.onClose;
+      connection.onClose = (error) => {
+        const left = (perHost.get(host) ?? 1) - 1;
+        if (left === 0) perHost.delete(host);
+        else perHost.set(host, left);
+        forgetting?.(error);
+      };
+    }
   };
 
   const adopt = (connection: Connection, dialed?: Conn['dialed'], expected?: string): Conn => {

@@ -13,6 +13,12 @@ export interface DiversityLimits {
 
 export const DEFAULT_DIVERSITY: DiversityLimits = { perBucket: 2, perTable: 10, exemptPrivate: true };
 
+/** The host (IP) an address comes from, or undefined when it is not limited (exempt, or not an IP). */
+export function hostOf(address: string, exemptPrivate: boolean): string | undefined {
+  if (subnetOf(address, exemptPrivate) === undefined) return undefined;
+  return /^\/ip[46]\/([^/]+)/.exec(address)?.[1];
+}
+
 /** The subnet an address counts against, or undefined when it is not limited. */
 export function subnetOf(address: string, exemptPrivate: boolean): string | undefined {
   const v4 = /^\/ip4\/(\d+)\.(\d+)\.(\d+)\.(\d+)(\/|$)/.exec(address);

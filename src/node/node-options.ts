@@ -36,6 +36,8 @@ export interface NodeTuning {
   handshakeTimeoutMs?: number;
   /** Connections still authenticating at most; inbound ones past it are refused at once (default 1,024). */
   maxPendingConnections?: number;
+  /** Inbound connections from one IP at most; past it they are refused (default 8, go-libp2p's; loopback and private exempt with exemptPrivateAddresses). */
+  maxConnectionsPerAddress?: number;
   /** Pinned keys, peer id (hex) to raw Ed25519 public key: such a peer answering with another key is refused. */
   pinned?: Record<string, Uint8Array>;
   /** Connected peers the peer store keeps, dialing known ones below it (default 8). */

@@ -126,6 +126,8 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         transports: parts.transports,
         ...(parts.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: parts.handshakeTimeoutMs }),
         ...(parts.maxPendingConnections === undefined ? {} : { maxPendingConnections: parts.maxPendingConnections }),
+        ...(parts.maxConnectionsPerAddress === undefined ? {} : { maxConnectionsPerAddress: parts.maxConnectionsPerAddress }),
+        ...(parts.exemptPrivateAddresses === undefined ? {} : { exemptPrivate: parts.exemptPrivateAddresses }),
         ...(parts.pinned === undefined ? {} : { pinnedKey: (peer: string) => parts.pinned![peer] }),
         onListening: (addresses: string[]) => {
           this.#addresses = [...this.#addresses, ...addresses];

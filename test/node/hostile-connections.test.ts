@@ -69,3 +69,45 @@ describe(`slow handshakes: ${SLOW} connections sending a byte every ${BYTE_EVERY
     }
   });
 });
+
+// security.md: 1,000 connections from one address: excess refused, RSS grows < 64 MiB, honest
+// peers' queries >= 99% successful meanwhile.
+describe('a connection flood: 1,000 connections from one address', function () {
+  this.timeout(30_000);
+
+  it('past 8 from the address the excess is refused; memory stays flat; the honest peer goes on', async () => {
+    // Loopback is not exempt here, so that 127.0.0.1 counts as one address.
+    const victim = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], exemptPrivateAddresses: false, handshakeTimeoutMs: 2_000 });
+    const honest = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
+    await victim.start();
+    await honest.start();
+    const sockets: Socket[] = [];
+    try {
+      await honest.dial(victim.addresses[0]!);
+      globalThis.gc?.();
+      const rssBefore = process.memoryUsage().rss;
+      let closed = 0;
+      for (let i = 0; i < 1_000; i++) {
+        const socket = connect({ host: '127.0.0.1', port: port(victim) });
+        socket.on('error', () => {});
+        socket.on('close', () => closed++);
+        sockets.push(socket);
+      }
+      const queries = await Promise.all(
+        Array.from({ length: 100 }, () => honest.query({ peers: [victim.id], command: { type: 'stats' }, expect: 1, timeoutMs: 5_000 })),
+      );
+      const answered = queries.filter((query) => query.results[0]?.ok === true).length;
+      await until(async () => ((await victim.connectionStatus()).dropped.ERR_TOO_MANY_FROM_ADDRESS ?? 0) + 7 >= 1_000, 10_000);
+      await until(() => closed >= 993, 10_000);
+      const grew = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+      const refused = (await victim.connectionStatus()).dropped.ERR_TOO_MANY_FROM_ADDRESS ?? 0;
+      console.log(`      ${refused} of 1,000 refused (8 from the address, the honest peer's among them); RSS grew ${grew.toFixed(1)} MiB; honest queries ${answered}/100`);
+      assert.equal(refused, 993);
+      assert.ok(grew < 64, `RSS grew ${grew.toFixed(1)} MiB`);
+      assert.ok(answered >= 99);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await Promise.all([victim.stop(), honest.stop()]);
+    }
+  });
+});
