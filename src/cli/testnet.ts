@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { immutableRecord, type DhtRecord } from '../dht/records.ts';
-import { createTestnet, type SpawnerPreset } from '../testnet.ts';
+import { createTestnet, type SpawnerPreset, type Testnet } from '../testnet.ts';
 import { ProgressBar } from './progress-bar.ts';
 import type { TransportName } from '../assemble.ts';
 
@@ -29,13 +29,28 @@ interface Phase {
  * another node, and report. Exit code 0 when every record was found.
  */
 export async function runTestnet(options: TestnetCommandOptions): Promise<number> {
-  const testnet = await createTestnet({
+  // Interrupted, it still stops its nodes and removes their temporary stores (once they are
+  // all up, if it was still starting them); a second signal exits at once.
+  let testnet: Testnet | undefined;
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    if (testnet !== undefined) void testnet.stop().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  testnet = await createTestnet({
     nodes: options.nodes,
     transport: options.transport,
     store: options.store,
     spawners: options.spawners,
     node: { queryMode: options.query },
   });
+  if (interrupted) {
+    await testnet.stop();
+    process.exit(130);
+  }
   try {
     const { nodes } = testnet;
     const pick = (not?: number): number => {
@@ -86,6 +101,8 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
     else printSummary(report);
     return report.get.ok === options.records && put.failed === 0 ? 0 : 1;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await testnet.stop();
   }
 }

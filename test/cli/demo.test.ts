@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { until } from '../helpers/until.ts';
 import { fileURLToPath } from 'node:url';
 
 // The built executable, as `npx mydht` runs it after `npm install` (npm test builds first).
@@ -61,6 +66,22 @@ describe('mydht executable', function () {
       }
     });
   }
+
+  it('testnet interrupted (SIGINT) stops its nodes and removes their temporary stores', async () => {
+    const tmp = await mkdtemp(join(tmpdir(), 'mydht-interrupt-'));
+    try {
+      const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '3', '--records', '1000000', '--json'], { env: { ...process.env, TMPDIR: tmp }, stdio: 'ignore' });
+      const exited = once(child, 'exit');
+      // Running once its three stores exist.
+      await until(async () => (await readdir(tmp)).filter((name) => name.startsWith('mydht-testnet-')).length === 3, 30_000);
+      child.kill('SIGINT');
+      const [code] = (await exited) as [number | null];
+      assert.equal(code, 130);
+      assert.deepEqual(await readdir(tmp), [], 'no store left behind');
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
 
   it('bad usage exits 2 and names the problem', async () => {
     const bad = await mydht('demo', '--spawners', 'bogus');
