@@ -5,6 +5,15 @@
 import { parseArgs } from 'node:util';
 import { now, percentile } from './measure.ts';
 
+/** What a run of either side is given. */
+export interface DhtRunOptions {
+  nodes: number;
+  records: number;
+  concurrency: number;
+  /** Bytes of each random value; 100 by default. */
+  valueBytes?: number;
+}
+
 /** One phase (all puts, or all gets) of a run. */
 export interface PhaseFigures {
   /** Operations that completed as intended. */
@@ -167,7 +176,7 @@ export function runFigures(run: {
  */
 export async function runAsScript(
   defaults: { records: number; concurrency: number },
-  measure: (options: { nodes: number; records: number; concurrency: number; valueBytes: number; query: string }) => Promise<DhtRunFigures>,
+  measure: (options: Required<DhtRunOptions> & { query: string }) => Promise<DhtRunFigures>,
 ): Promise<void> {
   const { values } = parseArgs({
     options: {

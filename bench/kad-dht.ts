@@ -26,15 +26,10 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { memoryMb, runAsScript, runFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
+import { memoryMb, runAsScript, runFigures, runPhase, type DhtRunFigures, type DhtRunOptions, type Outcome } from './dht-figures.ts';
 import { now } from './measure.ts';
 
-export interface KadDhtOptions {
-  nodes: number;
-  records: number;
-  concurrency: number;
-  /** Bytes of each random value; 100 by default. */
-  valueBytes?: number;
+export interface KadDhtOptions extends DhtRunOptions {
   signal?: AbortSignal;
 }
 

@@ -24,14 +24,10 @@ import { createNode, transportNamed } from '../src/assemble.ts';
 import { immutableRecord } from '../src/dht/records.ts';
 import type { MyDhtNode } from '../src/node/node.ts';
 import { SPAWNER_PRESETS } from '../src/testnet.ts';
-import { memoryMb, runAsScript, runFigures, runPhase, type DhtRunFigures, type Outcome } from './dht-figures.ts';
+import { memoryMb, runAsScript, runFigures, runPhase, type DhtRunFigures, type DhtRunOptions, type Outcome } from './dht-figures.ts';
 import { now } from './measure.ts';
 
-export interface MyDhtRunOptions {
-  nodes: number;
-  records: number;
-  concurrency: number;
-  valueBytes?: number;
+export interface MyDhtRunOptions extends DhtRunOptions {
   /** iterative (the default), proxy, async, mixed or mixed:N. */
   query?: string;
 }

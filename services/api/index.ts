@@ -9,7 +9,7 @@ import { DEFAULT_RECORD_LIMITS } from '../../src/dht/records.ts';
 import { detached } from '../../src/runtime/mailbox.ts';
 import type { NodeProtocols, QueryEvent, QueryResult } from '../../src/node/protocols.ts';
 import { QueryTable } from './query-table.ts';
-import { Seeker } from './seek.ts';
+import { isImmutable, Seeker } from './seek.ts';
 
 export interface ApiConfig {
   /** This node's id (hex), the `from` of local results. */
@@ -188,7 +188,3 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     stop: () => table.endAll(),
   };
 });
-
-function isImmutable(value: unknown): boolean {
-  return (value as { kind?: unknown }).kind === 'immutable';
-}

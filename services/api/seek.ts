@@ -109,7 +109,7 @@ export class Seeker {
           if (this.passable(answer.value, options.target)) {
             report?.({ type: 'value', peer: entry.from, hop: answer.hops });
             values.push(answer.value);
-            if (isImmutableFor(answer.value, options.target)) return true;
+            if (isImmutable(answer.value)) return true;
           }
         }
       }
@@ -303,12 +303,10 @@ function newer(a: unknown, b: unknown): boolean {
   return x.kind === 'mutable' && y.kind === 'mutable' && (x.seq as number) > (y.seq as number);
 }
 
-/** A valid immutable record under `key`: nothing better can exist, so a seek for it can stop. */
-function isImmutableFor(value: unknown, key: Uint8Array): boolean {
-  try {
-    const record = validateRecord(value);
-    return record.kind === 'immutable' && Buffer.compare(record.key, key) === 0;
-  } catch {
-    return false;
-  }
+/**
+ * Is a value that passed `passable` an immutable record? Then nothing better can exist under its
+ * key, and a lookup for it can stop. Only the kind is read: `passable` already checked it all.
+ */
+export function isImmutable(value: unknown): boolean {
+  return (value as { kind?: unknown }).kind === 'immutable';
 }

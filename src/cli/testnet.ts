@@ -16,7 +16,21 @@ export interface TestnetCommandOptions {
   json: boolean;
 }
 
-interface Phase {
+/** What `mydht testnet --json` prints: the issue's report, one JSON object. */
+export interface TestnetReport {
+  nodes: number;
+  records: number;
+  transport: string;
+  spawners: string;
+  query: string;
+  bootstrapMs: number;
+  put: Phase;
+  get: Phase & { notFound: number };
+  hops: { median: number; max: number };
+  rssMbPerNode: number;
+}
+
+export interface Phase {
   ok: number;
   failed: number;
   opsPerSec: number;
@@ -85,7 +99,7 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
     });
     progress.done();
     hops.sort((a, b) => a - b);
-    const report = {
+    const report: TestnetReport = {
       nodes: options.nodes,
       records: options.records,
       transport: options.transport,
@@ -134,18 +148,7 @@ async function phase<T>(items: readonly T[], concurrency: number, work: (item: T
   return { ok, failed, opsPerSec: Math.round(items.length / seconds), p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-function printSummary(report: {
-  nodes: number;
-  records: number;
-  transport: string;
-  spawners: string;
-  query: string;
-  bootstrapMs: number;
-  put: Phase;
-  get: Phase & { notFound: number };
-  hops: { median: number; max: number };
-  rssMbPerNode: number;
-}): void {
+function printSummary(report: TestnetReport): void {
   const line = (text: string): boolean => process.stdout.write(`${text}\n`);
   line(`${report.nodes} nodes over ${report.transport} (${report.spawners}, ${report.query} queries), bootstrapped in ${report.bootstrapMs} ms`);
   line(`put ${report.put.ok}/${report.records} ok, ${report.put.opsPerSec} ops/s, p50 ${report.put.p50Ms} ms, p99 ${report.put.p99Ms} ms`);

@@ -5,6 +5,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '../helpers/until.ts';
+import type { TestnetReport } from '../../src/cli/testnet.ts';
 import { fileURLToPath } from 'node:url';
 
 // The built executable, as `npx mydht` runs it after `npm install` (npm test builds first).
@@ -44,18 +45,7 @@ describe('mydht executable', function () {
     it(`testnet --query ${query} --json starts a network, and every record put is got back`, async () => {
       const { code, stdout } = await mydht('testnet', '--nodes', '5', '--records', '30', '--query', query, '--json');
       assert.equal(code, 0);
-      const report = JSON.parse(stdout) as {
-        nodes: number;
-        records: number;
-        transport: string;
-        spawners: string;
-        query: string;
-        bootstrapMs: number;
-        put: { ok: number; failed: number; opsPerSec: number; p50Ms: number; p99Ms: number };
-        get: { ok: number; notFound: number; failed: number; opsPerSec: number; p50Ms: number; p99Ms: number };
-        hops: { median: number; max: number };
-        rssMbPerNode: number;
-      };
+      const report = JSON.parse(stdout) as TestnetReport;
       assert.equal(report.nodes, 5);
       assert.equal(report.transport, 'memory');
       assert.equal(report.query, query);
