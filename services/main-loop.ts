@@ -5,6 +5,7 @@ import type { ConnectedPeer, MainLoopStatus, NodeProtocols } from '../src/node/p
 import type { Connection, Listener, Transport } from '../src/net/transport.ts';
 import { codeOf, ConfigError, MyDhtError } from '../src/runtime/errors.ts';
 import { hostOf } from '../src/dht/ip-diversity.ts';
+import { Wire, type WireMessage } from '../src/node/wire.ts';
 import { detached } from '../src/runtime/mailbox.ts';
 import { defineService } from '../src/runtime/service.ts';
 
@@ -66,6 +67,8 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     cache: { ttlMs: handshakeTimeout },
     ...(config.pinnedKey === undefined ? {} : { pinnedKey: config.pinnedKey }),
   });
+  /** Handshake frames are small and in the clear: the main loop writes them itself (see `open`). */
+  const handshakeWire = new Wire();
   const conns = new Map<string, Conn>();
   const sessions = new Map<string, string>(); // peer id -> conn id
   const listeners: Listener[] = [];
@@ -155,10 +158,22 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     timer.unref();
   };
 
-  /** The session is open on this connection: keep one session per peer, the same choice on both sides. */
-  const open = (id: string, session: Session): { receiveKey: Uint8Array; peer: string } => {
+  const writeHandshake = (connection: Connection, message: WireMessage): void => void connection.write(handshakeWire.encode(message));
+
+  /**
+   * The session is open on this connection: keep one session per peer, the same choice on both
+   * sides. A transport that seals by itself takes the keys now, after the last handshake frame
+   * this side writes and before any session frame: the write service hears of the session only
+   * below. Frames are then sealed by the transport, or by the node's cipher, never both.
+   */
+  const open = (id: string, session: Session): { receiveKey: Uint8Array | null; peer: string } => {
     const conn = conns.get(id)!;
     const peer = session.peer.idHex;
+    const { connection } = conn;
+    connection.seal?.(session);
+    const nodeSeals = connection.seal === undefined && connection.channel === undefined;
+    const sendKey = nodeSeals ? session.sendKey : null;
+    const receiveKey = nodeSeals ? session.receiveKey : null;
     if (conn.timer !== undefined) clearTimeout(conn.timer);
     conn.timer = undefined;
     if (conn.peer === undefined) unauthenticated--;
@@ -171,21 +186,21 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
       const selfLower = config.identity.idHex < peer;
       const keepNew = conn.connection.direction === 'outbound' ? selfLower : !selfLower;
       if (!keepNew) {
-        detached(write.send({ type: 'session', conn: id, peer, sendKey: session.sendKey, primary: false }));
+        detached(write.send({ type: 'session', conn: id, peer, sendKey, primary: false }));
         conn.dialed?.resolve(peer);
         conn.dialed = undefined;
         closeDuplicate(id, 'a session with this peer already exists');
-        return { receiveKey: session.receiveKey, peer };
+        return { receiveKey, peer };
       }
       closeDuplicate(existing, 'replaced by a newer session with this peer');
     }
     sessions.set(peer, id);
     // Before the dial resolves: whoever dialed may send to the peer at once.
-    detached(write.send({ type: 'session', conn: id, peer, sendKey: session.sendKey, primary: true }));
+    detached(write.send({ type: 'session', conn: id, peer, sendKey, primary: true }));
     detached(peerStore.send({ type: 'connected', record: session.peer, conn: id }));
     conn.dialed?.resolve(peer);
     conn.dialed = undefined;
-    return { receiveKey: session.receiveKey, peer };
+    return { receiveKey, peer };
   };
 
   const dial = (address: string, peer: string | undefined): Promise<string> =>
@@ -195,8 +210,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
         .then((connection) => {
           adopt(connection, { resolve, reject }, peer);
           try {
-            const ping = handshaker.initiate(address, connection.id, peer);
-            detached(write.send({ type: 'handshake', conn: connection.id, message: ping }));
+            writeHandshake(connection, handshaker.initiate(address, connection.id, peer, connection.channel));
           } catch (err) {
             close(connection.id, codeOf(err), (err as Error).message);
           }
@@ -235,13 +249,12 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
           switch (message.type) {
             case 'ping': {
               if (conn.connection.direction !== 'inbound') throw new AuthError('ERR_AUTH_MALFORMED', 'PING on a connection this node dialed');
-              const pong = handshaker.respond(message, conn.connection.remoteAddress, id);
-              detached(write.send({ type: 'handshake', conn: id, message: pong }));
+              writeHandshake(conn.connection, handshaker.respond(message, conn.connection.remoteAddress, id, conn.connection.channel));
               return null;
             }
             case 'pong': {
               const { reply, session } = handshaker.confirm(message, id);
-              detached(write.send({ type: 'handshake', conn: id, message: reply }));
+              writeHandshake(conn.connection, reply);
               return open(id, session);
             }
             case 'pong-back':

@@ -39,7 +39,9 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
     /** Frames waiting while a handshake step is with the main loop. */
     waiting: Uint8Array[];
     busy: boolean;
+    /** The session's seal; none when the transport seals or encrypts by itself. */
     cipher: SessionCipher | undefined;
+    /** The peer, once the session is open: until then frames are handshake steps. */
     peer: string | undefined;
     /** This connection's peer's allowance of session messages. */
     bucket: TokenBucket;
@@ -128,14 +130,14 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
         drop(conn, err);
         return;
       }
-      if (reader.cipher === undefined) {
+      if (reader.peer === undefined) {
         // A handshake step: the main loop answers, and says when the session opens.
         reader.busy = true;
         mainLoop.call({ type: 'handshake', conn, message }).then(
           (opened) => {
             reader.busy = false;
             if (opened !== null) {
-              reader.cipher = new SessionCipher(undefined, opened.receiveKey);
+              reader.cipher = opened.receiveKey === null ? undefined : new SessionCipher(undefined, opened.receiveKey);
               reader.peer = opened.peer;
             }
             void pump(conn, reader);

@@ -17,14 +17,17 @@ const DEFAULT_MAX_BUFFERED = 256;
 
 interface Writer {
   peer: string | undefined;
+  /** Whether the session is open: until then session messages wait. */
+  open: boolean;
+  /** The session's seal; none when the transport seals or encrypts by itself. */
   cipher: SessionCipher | undefined;
   /** Messages to the peer this connection was dialed for, held until its session opens. */
   buffered: WireMessage[];
 }
 
 /**
- * Writes every connection's frames (one pooled service, with per-connection state). Handshake
- * messages go out in the clear at once. Session messages are addressed to a peer: sealed with
+ * Writes every connection's session frames (one pooled service, with per-connection state);
+ * the main loop writes the handshake's. Session messages are addressed to a peer: sealed with
  * the key of that peer's session and framed; while a connection dialed to reach the peer is
  * still authenticating, they wait for it. The bytes go to the main loop, which owns the sockets;
  * the transport coalesces a burst of them into one system write.
@@ -48,18 +51,15 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
   return {
     handlers: {
       open: ({ conn, peer }) => {
-        writers.set(conn, { peer, cipher: undefined, buffered: [] });
+        writers.set(conn, { peer, open: false, cipher: undefined, buffered: [] });
         if (peer !== undefined && !routes.has(peer)) routes.set(peer, conn);
-      },
-      handshake: ({ conn, message }) => {
-        if (!writers.has(conn)) return undefined;
-        return out(conn, wire.encode(message));
       },
       session: ({ conn, peer, sendKey, primary }) => {
         const writer = writers.get(conn);
         if (writer === undefined) return undefined;
         writer.peer = peer;
-        writer.cipher = new SessionCipher(sendKey, undefined);
+        writer.open = true;
+        writer.cipher = sendKey === null ? undefined : new SessionCipher(sendKey, undefined);
         if (primary) {
           // Messages held on another connection to the same peer move to this one.
           const previous = routes.get(peer);
@@ -88,7 +88,7 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
         const writer = writers.get(conn);
         if (writer === undefined) throw new MyDhtError('ERR_NO_ROUTE', `no session with peer ${peer}`);
         sent[message.type] = (sent[message.type] ?? 0) + 1;
-        if (writer.cipher === undefined) {
+        if (!writer.open) {
           if (writer.buffered.length >= maxBuffered) {
             writer.buffered.shift();
             ctx.log.warn({ conn, peer }, 'dropped the oldest message waiting for a session');

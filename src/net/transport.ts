@@ -30,6 +30,35 @@ export interface Connection {
   onClose: ((error?: Error) => void) | undefined;
   /** Called when the buffered bytes fell below the high-water mark again. */
   onDrain: (() => void) | undefined;
+  /**
+   * Set by a transport whose own channel already authenticates and encrypts (libp2p's Noise).
+   * The node's handshake binds to it, checks that the peer it authenticates holds the key the
+   * channel proved, and frames then travel unsealed: no second encryption.
+   */
+  readonly channel?: SecureChannel;
+  /**
+   * Set by a transport that seals each datagram itself (UDP). The node calls it once the session
+   * is open on its side, after its last handshake frame is written. From then on the transport
+   * seals all it sends with `sendKey` and accepts only what opens with `receiveKey`. Frames then
+   * travel unsealed at the node's level: the transport's seal covers them and its own headers.
+   */
+  seal?(keys: SessionKeys): void;
+}
+
+/** What a transport's authenticated channel proved about both ends. */
+export interface SecureChannel {
+  /** This end's id in the transport's own terms (a libp2p peer id). */
+  readonly localId: string;
+  /** The other end's id in the transport's own terms. */
+  readonly remoteId: string;
+  /** The raw Ed25519 public key the other end proved it holds. */
+  readonly remoteKey: Uint8Array;
+}
+
+/** The two keys of a session, from this end's side. */
+export interface SessionKeys {
+  readonly sendKey: Uint8Array;
+  readonly receiveKey: Uint8Array;
 }
 
 export interface Listener {

@@ -5,6 +5,7 @@ import { ChallengeCache, type ChallengeCacheOptions } from './challenge-cache.ts
 import { NodeIdentity, verifySignature } from './identity.ts';
 import { equalBytes, PeerRecord, PeerRecordError, type PeerRecordFields } from './peer-record.ts';
 import { SESSION_KEY_BYTES } from './session-cipher.ts';
+import type { SecureChannel } from '../net/transport.ts';
 
 /**
  * ping - pong - pong: MyDHT's three-message challenge handshake, without its weak points.
@@ -19,6 +20,11 @@ import { SESSION_KEY_BYTES } from './session-cipher.ts';
  * recorded message replayed later, or to another node, finds no nonce to match. The two labels
  * differ, so B's signature reflected back as A's never verifies. Session keys come from the
  * ephemeral X25519 exchange through HKDF, one key per direction.
+ *
+ * Over a transport whose channel already authenticates both ends (libp2p's Noise), the
+ * transcript also names both channel ids, initiator's first, and each side checks that the
+ * record it authenticates carries the very key the channel proved. The handshake is then a
+ * binding between the two identities, and the session keys go unused: the channel encrypts.
  */
 export const NONCE_BYTES = 32;
 export const EPHEMERAL_KEY_BYTES = 32;
@@ -78,6 +84,7 @@ export type AuthFailure =
   | 'ERR_AUTH_PINNED'
   | 'ERR_AUTH_UNEXPECTED_PEER'
   | 'ERR_AUTH_SELF'
+  | 'ERR_AUTH_CHANNEL'
   | 'ERR_HANDSHAKE_BUSY';
 
 export class AuthError extends MyDhtError {
@@ -107,6 +114,7 @@ interface Initiated {
   dialed: string;
   expectedPeer: string | undefined;
   binding: unknown;
+  channel: SecureChannel | undefined;
 }
 
 interface Responded {
@@ -140,26 +148,29 @@ export class Handshaker {
     return this.#initiated.size + this.#responded.size;
   }
 
-  /** A starts: the PING for a connection it dialed at `dialed`, optionally expecting a peer id. */
-  initiate(dialed: string, binding: unknown, expectedPeer?: string): PingMessage {
+  /**
+   * A starts: the PING for a connection it dialed at `dialed`, optionally expecting a peer id;
+   * `channel` when the connection's transport authenticated it already.
+   */
+  initiate(dialed: string, binding: unknown, expectedPeer?: string, channel?: SecureChannel): PingMessage {
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     const { privateKey, publicKey } = generateKeyPairSync('x25519');
     const ephemeralPublic = rawX25519(publicKey);
-    if (!this.#initiated.put(nonce, { nonce, ephemeral: privateKey, ephemeralPublic, dialed, expectedPeer, binding })) {
+    if (!this.#initiated.put(nonce, { nonce, ephemeral: privateKey, ephemeralPublic, dialed, expectedPeer, binding, channel })) {
       throw new AuthError('ERR_HANDSHAKE_BUSY', 'too many handshakes in progress');
     }
     return { type: 'ping', record: this.#options.record().toFields(), nonce, ephemeral: ephemeralPublic, dialed };
   }
 
-  /** B answers a PING that arrived on a connection from `observed`. */
-  respond(message: unknown, observed: string, binding: unknown): PongMessage {
+  /** B answers a PING that arrived on a connection from `observed` (over `channel`, if the transport has one). */
+  respond(message: unknown, observed: string, binding: unknown, channel?: SecureChannel): PongMessage {
     const ping = checkPing(message);
-    const peer = this.#verifyPeer(ping.record, undefined);
+    const peer = this.#verifyPeer(ping.record, undefined, channel);
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     const { privateKey, publicKey } = generateKeyPairSync('x25519');
     const ephemeral = rawX25519(publicKey);
     const own = this.#options.identity;
-    const transcript = transcriptOf(peer.id, own.id, ping.nonce, nonce, ping.ephemeral, ephemeral, ping.dialed, observed);
+    const transcript = transcriptOf(peer.id, own.id, ping.nonce, nonce, ping.ephemeral, ephemeral, ping.dialed, observed, channel && [channel.remoteId, channel.localId]);
     const secret = exchange(privateKey, ping.ephemeral);
     if (!this.#responded.put(nonce, { peer, transcript, secret, binding })) {
       throw new AuthError('ERR_HANDSHAKE_BUSY', 'too many handshakes in progress');
@@ -175,9 +186,20 @@ export class Handshaker {
     if (initiated === undefined) {
       throw new AuthError('ERR_AUTH_REPLAY', 'PONG for a nonce that is unknown, already used or expired');
     }
-    const peer = this.#verifyPeer(pong.record, initiated.expectedPeer);
+    const { channel } = initiated;
+    const peer = this.#verifyPeer(pong.record, initiated.expectedPeer, channel);
     const own = this.#options.identity;
-    const transcript = transcriptOf(own.id, peer.id, initiated.nonce, pong.nonce, initiated.ephemeralPublic, pong.ephemeral, initiated.dialed, pong.observed);
+    const transcript = transcriptOf(
+      own.id,
+      peer.id,
+      initiated.nonce,
+      pong.nonce,
+      initiated.ephemeralPublic,
+      pong.ephemeral,
+      initiated.dialed,
+      pong.observed,
+      channel && [channel.localId, channel.remoteId],
+    );
     if (!verifySignature(peer.publicKey, labelled(RESPONDER_LABEL, transcript), pong.signature)) {
       throw new AuthError('ERR_AUTH_SIGNATURE', `PONG from ${peer.idHex} is not signed by its key`);
     }
@@ -205,7 +227,7 @@ export class Handshaker {
     this.#responded.drop(nonce);
   }
 
-  #verifyPeer(fields: unknown, expected: string | undefined): PeerRecord {
+  #verifyPeer(fields: unknown, expected: string | undefined, channel: SecureChannel | undefined): PeerRecord {
     let peer: PeerRecord;
     try {
       peer = PeerRecord.verify(fields);
@@ -215,6 +237,9 @@ export class Handshaker {
     if (equalBytes(peer.id, this.#options.identity.id)) throw new AuthError('ERR_AUTH_SELF', 'a node cannot connect to itself');
     if (expected !== undefined && peer.idHex !== expected) {
       throw new AuthError('ERR_AUTH_UNEXPECTED_PEER', `dialed ${expected} but ${peer.idHex} answered`);
+    }
+    if (channel !== undefined && !equalBytes(channel.remoteKey, peer.publicKey)) {
+      throw new AuthError('ERR_AUTH_CHANNEL', `${peer.idHex} is not the peer the transport's channel authenticated (${channel.remoteId})`);
     }
     const pinned = this.#options.pinnedKey?.(peer.idHex);
     if (pinned !== undefined && !equalBytes(pinned, peer.publicKey)) {
@@ -233,8 +258,10 @@ function transcriptOf(
   ephemeralB: Uint8Array,
   dialed: string,
   observed: string,
+  /** The transport channel's ids of A and B, when the transport authenticated the connection. */
+  channelIds: readonly [string, string] | undefined,
 ): Uint8Array {
-  return Uint8Array.from(codec.encode([idA, idB, nonceA, nonceB, ephemeralA, ephemeralB, dialed, observed]));
+  return Uint8Array.from(codec.encode([idA, idB, nonceA, nonceB, ephemeralA, ephemeralB, dialed, observed, channelIds ?? null]));
 }
 
 function labelled(label: string, transcript: Uint8Array): Uint8Array {

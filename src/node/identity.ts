@@ -61,6 +61,16 @@ export class NodeIdentity {
     return this.#privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   }
 
+  /**
+   * The 32-byte Ed25519 seed (RFC 8032's secret key), for a transport that runs its own secure
+   * channel under the node's key (libp2p: the node's key is its libp2p key, so Noise proves the
+   * same identity). Nothing else should take it out of this object.
+   */
+  exportSeed(): Uint8Array {
+    const der = this.#privateKey.export({ format: 'der', type: 'pkcs8' });
+    return new Uint8Array(der.subarray(PKCS8_ED25519_PREFIX.length));
+  }
+
   static fromPem(pem: string): NodeIdentity {
     let key: KeyObject;
     try {

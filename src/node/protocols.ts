@@ -80,8 +80,11 @@ export interface MainLoopProtocol {
   listen: { command: { address: string }; reply: string[] };
   /** Dial, handshake, and return the peer's id (hex) once the session is open. */
   dial: { command: { address: string; peer?: string }; reply: string };
-  /** From the read service: one handshake message; the reply opens the session, or null to go on. */
-  handshake: { command: { conn: string; message: WireMessage }; reply: { receiveKey: Uint8Array; peer: string } | null };
+  /**
+   * From the read service: one handshake message; the reply opens the session, or null to go on.
+   * `receiveKey` is null when the connection's transport seals or encrypts by itself.
+   */
+  handshake: { command: { conn: string; message: WireMessage }; reply: { receiveKey: Uint8Array | null; peer: string } | null };
   /** From the write service: bytes for a connection. */
   write: { command: { conn: string; bytes: Uint8Array }; reply: void };
   /** End a connection for bad input; counted by code. */
@@ -113,9 +116,11 @@ export interface ReadProtocol {
 export interface WriteProtocol {
   /** A new connection; `peer` when it was dialed to reach a known peer (messages to it wait for the session). */
   open: { command: { conn: string; peer?: string }; reply: void };
-  handshake: { command: { conn: string; message: WireMessage }; reply: void };
-  /** The session on `conn` is open; `primary` marks the one session kept with `peer`. */
-  session: { command: { conn: string; peer: string; sendKey: Uint8Array; primary: boolean }; reply: void };
+  /**
+   * The session on `conn` is open; `primary` marks the one session kept with `peer`. `sendKey`
+   * is null when the connection's transport seals or encrypts by itself.
+   */
+  session: { command: { conn: string; peer: string; sendKey: Uint8Array | null; primary: boolean }; reply: void };
   /**
    * Seal and send a message to a peer over its session; without one, through the peer known to
    * relay to it (proxying), and then reply with that peer's id; ERR_NO_ROUTE when neither exists.

@@ -246,3 +246,44 @@ describe('session frames (AEAD)', () => {
     assert.throws(() => new SessionCipher(sessionA.sendKey, sessionA.receiveKey).open(sealed), { code: 'ERR_AUTH_FRAME' });
   });
 });
+
+describe('handshake bound to a transport channel (libp2p)', () => {
+  const clock = { now: 0 };
+  /** The channel each end's transport reports: its libp2p-style ids, and the key it proved. */
+  const channelsOf = (a: Node, b: Node, remoteKeyAtA = b.identity.publicKey, remoteKeyAtB = a.identity.publicKey) => ({
+    atA: { localId: `p2p-${a.name}`, remoteId: `p2p-${b.name}`, remoteKey: remoteKeyAtA },
+    atB: { localId: `p2p-${b.name}`, remoteId: `p2p-${a.name}`, remoteKey: remoteKeyAtB },
+  });
+
+  it('opens when both ends name the same channel and the channel proved the very keys the records carry', () => {
+    const [a, b] = [node('a', clock), node('b', clock)];
+    const { atA, atB } = channelsOf(a, b);
+    const conn = {};
+    const ping = a.handshaker.initiate(b.address, conn, undefined, atA);
+    const pong = b.handshaker.respond(ping, a.address, conn, atB);
+    const { reply, session } = a.handshaker.confirm(pong, conn);
+    assert.equal(b.handshaker.accept(reply, conn).peer.idHex, a.identity.idHex);
+    assert.equal(session.peer.idHex, b.identity.idHex);
+  });
+
+  it("refuses a record whose key is not the one the channel proved (ERR_AUTH_CHANNEL), on either side", () => {
+    const [a, b, mallory] = [node('a', clock), node('b', clock), node('m', clock)];
+    const atB = channelsOf(a, b, undefined, mallory.identity.publicKey).atB;
+    assert.throws(() => b.handshaker.respond(a.handshaker.initiate(b.address, {}), a.address, {}, atB), { code: 'ERR_AUTH_CHANNEL' });
+    const conn = {};
+    const atA = channelsOf(a, b, mallory.identity.publicKey).atA;
+    const pong = b.handshaker.respond(a.handshaker.initiate(b.address, conn, undefined, atA), a.address, conn, channelsOf(a, b).atB);
+    assert.throws(() => a.handshaker.confirm(pong, conn), { code: 'ERR_AUTH_CHANNEL' });
+  });
+
+  it('a handshake relayed from another channel does not verify: the channel ids are in the signed transcript', () => {
+    const [a, b] = [node('a', clock), node('b', clock)];
+    const conn = {};
+    const { atA, atB } = channelsOf(a, b);
+    const ping = a.handshaker.initiate(b.address, conn, undefined, atA);
+    const pong = b.handshaker.respond(ping, a.address, conn, { ...atB, localId: 'p2p-elsewhere' });
+    assert.throws(() => a.handshaker.confirm(pong, conn), { code: 'ERR_AUTH_SIGNATURE' });
+    const unbound = b.handshaker.respond(a.handshaker.initiate(b.address, conn, undefined, atA), a.address, conn);
+    assert.throws(() => a.handshaker.confirm(unbound, conn), { code: 'ERR_AUTH_SIGNATURE' });
+  });
+});
