@@ -7,9 +7,11 @@ import { SameLoopSpawner } from '../spawners/same-loop.ts';
 import { WorkerThreadSpawner } from '../spawners/worker-thread/index.ts';
 import { MemoryNetwork } from '../transports/memory.ts';
 import { TcpTransport } from '../transports/tcp.ts';
-import type { Transport } from './net/transport.ts';
+import { UdpTransport, type UdpTransportOptions } from '../transports/udp/index.ts';
+import type { Transport, TransportName } from './net/transport.ts';
 import { NodeIdentity } from './node/identity.ts';
 import { MyDhtNode, NODE_SERVICES, type ApplicationService, type NodeServiceName, type NodeTuning } from './node/node.ts';
+import { ConfigError } from './runtime/errors.ts';
 import { serviceModule, type ServiceModule } from './runtime/service.ts';
 import type { Spawner, SpawnerKind } from './runtime/spawner.ts';
 import { ServiceSystem, type SystemOptions } from './runtime/system.ts';
@@ -95,13 +97,42 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
   });
 }
 
-export type TransportName = 'memory' | 'tcp';
+export type { TransportName, UdpTransportOptions };
+
+/** What building a transport by name may need. */
+export interface TransportContext {
+  /** The in-memory network all memory transports of a testnet share. */
+  network?: MemoryNetwork;
+  /** UDP tuning (limits, injected loss). */
+  udp?: UdpTransportOptions;
+}
 
 /** A transport by name; memory transports of one testnet share one in-memory network. */
-export function transportNamed(name: TransportName, network?: MemoryNetwork): Transport {
-  if (name === 'tcp') return new TcpTransport();
-  if (network === undefined) throw new TypeError('a memory transport needs its network');
-  return network.transport();
+export function transportNamed(name: TransportName, context: TransportContext = {}): Transport {
+  switch (name) {
+    case 'tcp':
+      return new TcpTransport();
+    case 'udp':
+      return new UdpTransport(context.udp);
+    case 'memory':
+      if (context.network === undefined) throw new TypeError('a memory transport needs its network');
+      return context.network.transport();
+    case 'libp2p':
+      throw new ConfigError('the libp2p transport is not built yet');
+  }
+}
+
+/** Where node `i` of a local network listens on `name`: loopback, any free port. */
+export function localListenAddress(name: TransportName, i: number): string {
+  switch (name) {
+    case 'memory':
+      return `/memory/node-${i}`;
+    case 'udp':
+      return '/ip4/127.0.0.1/udp/0';
+    case 'tcp':
+    case 'libp2p':
+      return '/ip4/127.0.0.1/tcp/0';
+  }
 }
 
 export function memoryNetwork(seed?: number): MemoryNetwork {

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as pathJoin } from 'node:path';
-import { createNode, memoryNetwork, transportNamed, type NodeConfig, type TransportName } from './assemble.ts';
+import { createNode, localListenAddress, memoryNetwork, transportNamed, type NodeConfig, type TransportName, type UdpTransportOptions } from './assemble.ts';
 import { SeededRandom } from './net/seeded-random.ts';
+import type { Transport } from './net/transport.ts';
 import { NodeIdentity } from './node/identity.ts';
 import type { MyDhtNode, NodeServiceName } from './node/node.ts';
 import type { SpawnerKind } from './runtime/spawner.ts';
@@ -24,6 +25,8 @@ export type SpawnerPreset = keyof typeof SPAWNER_PRESETS;
 export interface TestnetOptions {
   nodes: number;
   transport?: TransportName;
+  /** UDP tuning for every node, with `transport: 'udp'`: limits, and injected loss (each node's seed is this seed plus its index). */
+  udp?: UdpTransportOptions;
   /** `lmdb` gives each node its own store in a temporary dir (removed at stop); default memory. */
   store?: 'lmdb' | 'memory';
   spawners?: SpawnerPreset;
@@ -67,6 +70,8 @@ const LIVENESS_MS_PER_NODE = 100;
 
 export interface Testnet {
   nodes: MyDhtNode[];
+  /** Each node's transport, by node index (for their counters: a UdpTransport's `stats()`). */
+  transports: Transport[];
   /** How long starting and joining took, ms. */
   bootstrapMs: number;
   stop(): Promise<void>;
@@ -84,6 +89,7 @@ export async function createTestnet(options: TestnetOptions): Promise<Testnet> {
   const network = transport === 'memory' ? memoryNetwork(options.seed) : undefined;
   const dirs: string[] = [];
   const nodes: MyDhtNode[] = [];
+  const transports: Transport[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.filter((node) => node !== undefined).map((node) => node.stop().catch(() => {})));
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
@@ -101,8 +107,8 @@ export async function createTestnet(options: TestnetOptions): Promise<Testnet> {
       ...liveness,
       ...options.node,
       ...(options.seed === undefined ? {} : { identity: seededIdentity(options.seed, i) }),
-      transports: [transportNamed(transport, network)],
-      listen: [transport === 'memory' ? `/memory/node-${i}` : '/ip4/127.0.0.1/tcp/0'],
+      transports: [(transports[i] = transportNamed(transport, { ...(network === undefined ? {} : { network }), udp: { ...options.udp, seed: (options.udp?.seed ?? 1) + i } }))],
+      listen: [localListenAddress(transport, i)],
       bootstrap,
       spawners: SPAWNER_PRESETS[options.spawners ?? 'same-loop'],
       ...(dataDir === undefined ? {} : { dataDir }),
@@ -136,7 +142,7 @@ export async function createTestnet(options: TestnetOptions): Promise<Testnet> {
       await Promise.all(Array.from({ length: JOIN_CONCURRENCY }, joinNext));
     }
     if (options.refresh ?? join === 'sequential') for (const node of nodes) await node.refresh();
-    return { nodes, bootstrapMs: performance.now() - started, stop };
+    return { nodes, transports, bootstrapMs: performance.now() - started, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -42,7 +42,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('Start a local network of nodes, put random records from random nodes, get each from another node, and report.')
     .option('-n, --nodes <count>', 'nodes to start', positiveInt, 20)
     .option('-r, --records <count>', 'records to put and get', positiveInt, 1000)
-    .addOption(new Option('-t, --transport <name>', 'transport between the nodes').choices(['memory', 'tcp']).default('memory'))
+    .addOption(new Option('-t, --transport <name>', 'transport between the nodes').choices(['memory', 'tcp', 'udp']).default('memory'))
+    .option('--loss <rate>', 'with --transport udp: the share of datagrams each node drops on purpose (0 to 1)', lossRate)
     .addOption(new Option('--store <kind>', 'where each node keeps its records (lmdb: a temporary dir per node)').choices(['lmdb', 'memory']).default('lmdb'))
     .addOption(new Option('-s, --spawners <preset>', 'where the services that can leave the main loop run').choices(Object.keys(SPAWNER_PRESETS)).default('same-loop'))
     .option('-q, --query <mode>', 'how gets and puts query the network: iterative, proxy, async, mixed or mixed:N (N proxied hops)', queryMode, 'iterative')
@@ -52,7 +53,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       async (options: {
         nodes: number;
         records: number;
-        transport: 'memory' | 'tcp';
+        transport: 'memory' | 'tcp' | 'udp';
+        loss?: number;
         store: 'lmdb' | 'memory';
         spawners: SpawnerPreset;
         query: string;
@@ -171,6 +173,12 @@ function queryMode(value: string): string {
   } catch (err) {
     throw new InvalidArgumentError(messageOf(err));
   }
+}
+
+function lossRate(value: string): number {
+  const rate = Number(value);
+  if (value.trim() === '' || !(rate >= 0 && rate < 1)) throw new InvalidArgumentError('expected a share of datagrams from 0 to below 1, e.g. 0.1');
+  return rate;
 }
 
 function spawnerList(value: string): SpawnerKind[] {

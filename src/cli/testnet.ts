@@ -3,6 +3,8 @@ import { immutableRecord, type DhtRecord } from '../dht/records.ts';
 import { createTestnet, type SpawnerPreset, type Testnet } from '../testnet.ts';
 import { ProgressBar } from './progress-bar.ts';
 import type { TransportName } from '../assemble.ts';
+import type { Transport } from '../net/transport.ts';
+import { UdpTransport } from '../../transports/udp/index.ts';
 
 export interface TestnetCommandOptions {
   nodes: number;
@@ -14,6 +16,8 @@ export interface TestnetCommandOptions {
   query: string;
   concurrency: number;
   json: boolean;
+  /** With `--transport udp`: the share of datagrams each node drops on purpose, to see the retries at work. */
+  loss?: number;
 }
 
 /** What `mydht testnet --json` prints: the issue's report, one JSON object. */
@@ -28,6 +32,8 @@ export interface TestnetReport {
   get: Phase & { notFound: number };
   hops: { median: number; max: number };
   rssMbPerNode: number;
+  /** Over UDP: datagrams sent, lost on purpose and sent again, summed over the nodes. */
+  udp?: { datagrams: number; injectedLoss: number; retransmits: number };
 }
 
 export interface Phase {
@@ -60,6 +66,7 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
     store: options.store,
     spawners: options.spawners,
     node: { queryMode: options.query },
+    ...(options.loss === undefined ? {} : { udp: { lossRate: options.loss } }),
   });
   if (interrupted) {
     await testnet.stop();
@@ -110,6 +117,7 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
       get: { ok: get.ok, notFound, failed: get.failed - notFound, opsPerSec: get.opsPerSec, p50Ms: get.p50Ms, p99Ms: get.p99Ms },
       hops: { median: hops[Math.floor(hops.length / 2)] ?? 0, max: hops.at(-1) ?? 0 },
       rssMbPerNode: Math.round((process.memoryUsage().rss / 1024 / 1024 / options.nodes) * 10) / 10,
+      ...(options.transport === 'udp' ? { udp: udpTotals(testnet.transports) } : {}),
     };
     if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else printSummary(report);
@@ -119,6 +127,18 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
     process.off('SIGTERM', onSignal);
     await testnet.stop();
   }
+}
+
+function udpTotals(transports: readonly Transport[]): NonNullable<TestnetReport['udp']> {
+  const totals = { datagrams: 0, injectedLoss: 0, retransmits: 0 };
+  for (const transport of transports) {
+    if (!(transport instanceof UdpTransport)) continue;
+    const stats = transport.stats();
+    totals.datagrams += stats.datagramsSent;
+    totals.injectedLoss += stats.injectedLoss;
+    totals.retransmits += stats.retransmits;
+  }
+  return totals;
 }
 
 /** Run `work` over `items` with `concurrency` in flight; latencies and throughput. */
@@ -157,4 +177,7 @@ function printSummary(report: TestnetReport): void {
       `${report.get.opsPerSec} ops/s, p50 ${report.get.p50Ms} ms, p99 ${report.get.p99Ms} ms`,
   );
   line(`lookup hops: median ${report.hops.median}, max ${report.hops.max}; ${report.rssMbPerNode} MB of memory per node`);
+  if (report.udp !== undefined) {
+    line(`udp: ${report.udp.datagrams} datagrams sent, ${report.udp.injectedLoss} lost on purpose, ${report.udp.retransmits} sent again`);
+  }
 }

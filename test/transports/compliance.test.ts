@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Connection, Transport } from '../../src/net/transport.ts';
 import { MemoryNetwork } from '../../transports/memory.ts';
 import { TcpTransport } from '../../transports/tcp.ts';
+import { UdpTransport } from '../../transports/udp/index.ts';
 
 interface Subject {
   name: string;
@@ -13,6 +14,19 @@ const SUBJECTS: Subject[] = [
   {
     name: 'tcp',
     make: () => ({ server: new TcpTransport(), client: new TcpTransport(), listenAddress: '/ip4/127.0.0.1/tcp/0', nowhere: '/ip4/127.0.0.1/tcp/1' }),
+  },
+  {
+    name: 'udp',
+    make: () => ({ server: new UdpTransport(), client: new UdpTransport(), listenAddress: '/ip4/127.0.0.1/udp/0', nowhere: '/ip4/127.0.0.1/udp/1' }),
+  },
+  {
+    name: 'udp with 10% loss',
+    make: () => ({
+      server: new UdpTransport({ lossRate: 0.1, seed: 11 }),
+      client: new UdpTransport({ lossRate: 0.1, seed: 12 }),
+      listenAddress: '/ip4/127.0.0.1/udp/0',
+      nowhere: '/ip4/127.0.0.1/udp/1',
+    }),
   },
   {
     name: 'memory',
