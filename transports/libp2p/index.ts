@@ -81,30 +81,38 @@ export class Libp2pTransport implements Transport {
     if (parsed.peer !== undefined && parsed.peer !== own) {
       throw new TransportError('ERR_ADDRESS_INVALID', `${address} names peer ${parsed.peer}, but this node is ${own}`);
     }
+    // Accepting before libp2p listens: a connection may come through the new listener at once.
+    const entry: ListenEntry = { accept: onConnection, listeners: [] };
+    this.#listens.add(entry);
     const listening = this.#listenLane.then(async () => {
       const manager = this.#transportManager(node);
       const before = new Set(manager.getListeners());
+      const added = (): Libp2pListener[] => manager.getListeners().filter((listener) => !before.has(listener));
       try {
         await manager.listen([parsed.transport]);
       } catch (err) {
-        await Promise.all(manager.getListeners().filter((listener) => !before.has(listener)).map((listener) => listener.close()));
+        await Promise.all(added().map((listener) => listener.close()));
         throw new TransportError('ERR_LISTEN_FAILED', `cannot listen on ${address}: ${(err as Error).message}`, { cause: err });
       }
-      return manager.getListeners().filter((listener) => !before.has(listener));
+      return added();
     });
     this.#listenLane = listening.catch(() => {});
-    const listeners = await listening;
-    const port = listeners.flatMap((listener) => listener.getAddrs()).map(tcpPortOf).find((value) => value !== undefined);
-    if (port === undefined) throw new TransportError('ERR_LISTEN_FAILED', `libp2p reports no address for ${address}`);
-    const entry: ListenEntry = { accept: onConnection, listeners };
-    this.#listens.add(entry);
-    return {
-      addresses: [`/${parsed.host.proto}/${parsed.host.value}/tcp/${port}/p2p/${own}`],
-      close: async () => {
-        if (!this.#listens.delete(entry)) return;
-        await Promise.all(listeners.map((listener) => listener.close()));
-      },
+    const close = async (): Promise<void> => {
+      if (!this.#listens.delete(entry)) return;
+      await Promise.all(entry.listeners.map((listener) => listener.close()));
     };
+    try {
+      entry.listeners = await listening;
+    } catch (err) {
+      this.#listens.delete(entry);
+      throw err;
+    }
+    const port = entry.listeners.flatMap((listener) => listener.getAddrs()).map(tcpPortOf).find((value) => value !== undefined);
+    if (port === undefined) {
+      await close();
+      throw new TransportError('ERR_LISTEN_FAILED', `libp2p reports no address for ${address}`);
+    }
+    return { addresses: [`/${parsed.host.proto}/${parsed.host.value}/tcp/${port}/p2p/${own}`], close };
   }
 
   /**

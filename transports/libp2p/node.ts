@@ -9,6 +9,14 @@ import { createLibp2p } from 'libp2p';
 import type { NodeIdentity } from '../../src/node/identity.ts';
 import { KEEP_ALIVE_INTERVAL_MS, MAX_MUXED_STREAMS, type ResolvedOptions } from './options.ts';
 
+/**
+ * How long libp2p's own peer store keeps a peer's addresses, and a peer without any, ms (libp2p's
+ * defaults, stated). mydht keeps its peers in its own store; libp2p's only serves its dials, and
+ * these ages are what bound it.
+ */
+const PEER_ADDRESS_AGE_MS = 60 * 60_000;
+const PEER_AGE_MS = 6 * 60 * 60_000;
+
 /** The libp2p node under the transport: identify and ping beside the mydht protocol. */
 export type MydhtLibp2p = Libp2p<{ identify: Identify; ping: Ping }>;
 
@@ -42,6 +50,7 @@ export async function startLibp2p(identity: NodeIdentity, options: ResolvedOptio
       }),
     ],
     peerDiscovery: [],
+    peerStore: { maxAddressAge: PEER_ADDRESS_AGE_MS, maxPeerAge: PEER_AGE_MS },
     connectionMonitor: { enabled: false },
     connectionManager: {
       maxConnections: options.maxConnections,
