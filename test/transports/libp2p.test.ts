@@ -1,0 +1,367 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
+import { createNode } from '../../src/assemble.ts';
+import { immutableRecord } from '../../src/dht/records.ts';
+import { NodeIdentity } from '../../src/node/identity.ts';
+import type { MyDhtNode } from '../../src/node/node.ts';
+import { Wire } from '../../src/node/wire.ts';
+import type { Connection, Transport } from '../../src/net/transport.ts';
+import { FrameDecoder } from '../../src/runtime/frames.ts';
+import { Libp2pTransport, MYDHT_PROTOCOL } from '../../transports/libp2p/index.ts';
+import { RecordingTransport } from '../helpers/recording-transport.ts';
+import { until } from '../helpers/until.ts';
+
+/** An unmodified js-libp2p node, from the public packages and their defaults only. */
+function plainLibp2p() {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping() },
+  });
+}
+
+/** Inbound connections, each handed to the next waiter, in order of arrival. */
+function inbox() {
+  const ready: Connection[] = [];
+  const waiters: ((connection: Connection) => void)[] = [];
+  return {
+    accept: (connection: Connection): void => {
+      const waiter = waiters.shift();
+      if (waiter === undefined) ready.push(connection);
+      else waiter(connection);
+    },
+    next: (): Promise<Connection> => {
+      const connection = ready.shift();
+      return connection === undefined ? new Promise((resolve) => waiters.push(resolve)) : Promise.resolve(connection);
+    },
+  };
+}
+
+/** Listen on loopback with an inbox. */
+async function listening(transport: Libp2pTransport, address = '/ip4/127.0.0.1/tcp/0') {
+  const { accept, next } = inbox();
+  const listener = await transport.listen(address, accept);
+  return { listener, address: listener.addresses[0]!, next };
+}
+
+function received(connection: Connection, bytes: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    connection.onData = (chunk) => {
+      chunks.push(Buffer.from(chunk));
+      got += chunk.length;
+      if (got >= bytes) resolve(Buffer.concat(chunks));
+    };
+  });
+}
+
+describe('libp2p transport', function () {
+  this.timeout(30_000);
+  const serverIdentity = NodeIdentity.generate();
+  const clientIdentity = NodeIdentity.generate();
+  let server: Libp2pTransport;
+  let client: Libp2pTransport;
+
+  beforeEach(() => {
+    server = new Libp2pTransport({ identity: serverIdentity });
+    client = new Libp2pTransport({ identity: clientIdentity });
+  });
+
+  afterEach(async () => {
+    await client.close();
+    await server.close();
+  });
+
+  it('handles TCP multiaddrs with or without /p2p/, and nothing else', () => {
+    const id = '12D3KooWGzh6mmQaeqSrw4tpbRLoRoJ7jwJYN6H5F4v7QFuR1Q1k';
+    for (const address of ['/ip4/127.0.0.1/tcp/4001', `/ip4/10.0.0.1/tcp/0/p2p/${id}`, '/ip6/::1/tcp/4001', `/ip6/::1/tcp/4001/p2p/${id}`]) {
+      assert.ok(server.handles(address), address);
+    }
+    for (const address of ['/memory/a', '/ip4/127.0.0.1/udp/4001', `/p2p/${id}`, '/ip4/127.0.0.1/tcp/4001/ws', '/ip4/127.0.0.1/tcp/x']) {
+      assert.ok(!server.handles(address), address);
+    }
+  });
+
+  it("the libp2p key is the node's key; listen addresses carry the real port and our peer id", async () => {
+    const { address } = await listening(server);
+    const node = server.node!;
+    assert.equal(node.peerId.type, 'Ed25519');
+    assert.deepEqual(node.peerId.type === 'Ed25519' ? node.peerId.publicKey.raw : undefined, serverIdentity.publicKey);
+    const match = /^\/ip4\/127\.0\.0\.1\/tcp\/(\d+)\/p2p\/(.+)$/.exec(address);
+    assert.ok(match !== null, address);
+    assert.notEqual(Number(match[1]), 0);
+    assert.equal(match[2], node.peerId.toString());
+  });
+
+  it('listens on several addresses; a /p2p/ listen address must name our own id', async () => {
+    // One accept for every listen, as the main loop does: an inbound stream cannot tell which
+    // listen address it came through (see Libp2pTransport's onStream).
+    const { accept, next } = inbox();
+    const first = await server.listen('/ip4/127.0.0.1/tcp/0', accept);
+    const own = server.node!.peerId.toString();
+    const second = await server.listen(`/ip4/127.0.0.1/tcp/0/p2p/${own}`, accept);
+    assert.notEqual(first.addresses[0], second.addresses[0]);
+    // A second client: a client reuses its libp2p connection to a peer, whatever address it dials.
+    const other = new Libp2pTransport({ identity: NodeIdentity.generate() });
+    try {
+      for (const [dialer, address] of [
+        [client, first.addresses[0]!],
+        [other, second.addresses[0]!],
+      ] as const) {
+        const outbound = await dialer.dial(address);
+        assert.equal(outbound.remoteAddress, address);
+        const inbound = await next();
+        assert.equal(inbound.channel?.remoteId, outbound.channel?.localId);
+        const arrived = received(inbound, 3);
+        outbound.write(new Uint8Array([1, 2, 3]));
+        assert.deepEqual([...(await arrived)], [1, 2, 3]);
+      }
+    } finally {
+      await other.close();
+    }
+    await assert.rejects(server.listen(`/ip4/127.0.0.1/tcp/0/p2p/${client.node!.peerId.toString()}`, () => {}), { code: 'ERR_ADDRESS_INVALID' });
+  });
+
+  it('both ends of a connection carry the channel Noise proved: both peer ids and the raw remote key', async () => {
+    const { address, next } = await listening(server);
+    // Without /p2p/: Noise learns who answered.
+    const plainAddress = address.replace(/\/p2p\/.*$/, '');
+    const outbound = await client.dial(plainAddress);
+    const inbound = await next();
+    const serverId = server.node!.peerId.toString();
+    const clientId = client.node!.peerId.toString();
+    assert.deepEqual(outbound.channel, { localId: clientId, remoteId: serverId, remoteKey: serverIdentity.publicKey });
+    assert.deepEqual(inbound.channel, { localId: serverId, remoteId: clientId, remoteKey: clientIdentity.publicKey });
+    assert.ok(outbound.remoteAddress.endsWith(`/p2p/${serverId}`), outbound.remoteAddress);
+    assert.ok(inbound.remoteAddress.startsWith('/ip4/127.0.0.1/tcp/') && inbound.remoteAddress.endsWith(`/p2p/${clientId}`), inbound.remoteAddress);
+    assert.equal(outbound.localAddress, `/p2p/${clientId}`);
+  });
+
+  it('write returns false above the high-water mark, and onDrain follows once the peer has read', async () => {
+    const { address, next } = await listening(server);
+    const outbound = await client.dial(address);
+    const inbound = await next();
+    const big = randomBytes(3 * 1024 * 1024);
+    const arrived = received(inbound, big.length);
+    const drained = new Promise<void>((resolve) => (outbound.onDrain = resolve));
+    assert.equal(outbound.write(big), false);
+    await drained;
+    assert.ok((await arrived).equals(big));
+    assert.equal(outbound.write(new Uint8Array([1])), true);
+  });
+
+  it('a reset reaches the other end as ERR_CONNECTION_RESET; the reset end refuses writes', async () => {
+    const { address, next } = await listening(server);
+    const outbound = await client.dial(address);
+    const inbound = await next();
+    const closed = new Promise<Error | undefined>((resolve) => (inbound.onClose = resolve));
+    let outboundClosed = 0;
+    outbound.onClose = () => outboundClosed++;
+    outbound.close(true);
+    assert.equal(outbound.write(new Uint8Array([1])), false);
+    assert.equal(((await closed) as { code?: string } | undefined)?.code, 'ERR_CONNECTION_RESET');
+    assert.equal(inbound.closed, true);
+    assert.equal(outboundClosed, 1);
+  });
+
+  it('what was written before a gentle close arrives before the close', async () => {
+    const { address, next } = await listening(server);
+    const outbound = await client.dial(address);
+    const inbound = await next();
+    const chunks: number[] = [];
+    inbound.onData = (chunk) => chunks.push(...chunk);
+    const closed = new Promise<void>((resolve) => (inbound.onClose = () => resolve()));
+    for (let i = 0; i < 100; i++) outbound.write(new Uint8Array([i]));
+    outbound.close();
+    await closed;
+    assert.deepEqual(chunks, Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('a dial that gets no answer fails with ERR_DIAL_TIMEOUT after its timeout', async () => {
+    // A TCP server that accepts and never speaks: libp2p's negotiation waits forever.
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      await assert.rejects(client.dial(`/ip4/127.0.0.1/tcp/${port}`, { timeout: 300 }), { code: 'ERR_DIAL_TIMEOUT' });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('an abort during the dial fails it with ERR_ABORTED', async () => {
+    const { address } = await listening(server);
+    const controller = new AbortController();
+    const dialing = client.dial(address, { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(dialing, { code: 'ERR_ABORTED' });
+  });
+
+  it('with no listener open, an inbound stream is refused, even over a libp2p connection this node dialed', async () => {
+    const { address } = await listening(client);
+    await server.dial(address);
+    // The client opens a mydht stream back over the server's connection; the server listens nowhere.
+    const stream = await client.node!.dialProtocol(server.node!.peerId, MYDHT_PROTOCOL);
+    assert.equal(client.node!.getConnections(server.node!.peerId).length, 1, 'the existing connection was used');
+    if (stream.status === 'open') await new Promise((resolve) => stream.addEventListener('close', resolve, { once: true }));
+    assert.equal(stream.status, 'reset');
+  });
+});
+
+describe('libp2p interop: an unmodified js-libp2p node', function () {
+  this.timeout(30_000);
+  const identity = NodeIdentity.generate();
+  let transport: Libp2pTransport;
+  let plain: Awaited<ReturnType<typeof plainLibp2p>>;
+  let ours: Awaited<ReturnType<typeof listening>>;
+
+  before(async () => {
+    transport = new Libp2pTransport({ identity });
+    ours = await listening(transport);
+    plain = await plainLibp2p();
+  });
+
+  after(async () => {
+    await plain?.stop();
+    await transport?.close();
+  });
+
+  it('dials our node, pings it, and learns /mydht/1.0.0 from identify', async () => {
+    const link = await plain.dial(multiaddr(ours.address));
+    assert.equal(link.remotePeer.toString(), transport.node!.peerId.toString());
+    assert.equal(link.encryption, '/noise');
+    assert.equal(link.multiplexer, '/yamux/1.0.0');
+    const rtt = await plain.services.ping.ping(multiaddr(ours.address));
+    assert.ok(Number.isFinite(rtt) && rtt >= 0, `rtt ${rtt}`);
+    const result = await plain.services.identify.identify(link);
+    assert.ok(result.protocols.includes(MYDHT_PROTOCOL), `protocols: ${result.protocols.join(', ')}`);
+    assert.ok(result.protocols.includes('/ipfs/ping/1.0.0'));
+    assert.equal(result.agentVersion, 'mydht/1.0.0');
+  });
+
+  it('opens a /mydht/1.0.0 stream to us: our node accepts it with the channel Noise proved', async () => {
+    const stream = await plain.dialProtocol(multiaddr(ours.address), MYDHT_PROTOCOL);
+    const inbound = await ours.next();
+    assert.equal(inbound.channel?.remoteId, plain.peerId.toString());
+    assert.deepEqual(inbound.channel?.remoteKey, plain.peerId.type === 'Ed25519' ? plain.peerId.publicKey.raw : undefined);
+    const arrived = received(inbound, 5);
+    stream.send(new Uint8Array([5, 4, 3, 2, 1]));
+    assert.deepEqual([...(await arrived)], [5, 4, 3, 2, 1]);
+    await stream.close();
+  });
+
+  it('our node dials it back: ping by its address; a mydht dial fails, it lacks the protocol', async () => {
+    const address = plain.getMultiaddrs()[0]!;
+    const rtt = await transport.node!.services.ping.ping(address);
+    assert.ok(Number.isFinite(rtt) && rtt >= 0, `rtt ${rtt}`);
+    assert.ok(transport.node!.getConnections(plain.peerId).length > 0);
+    await assert.rejects(transport.dial(address.toString()), { code: 'ERR_DIAL_FAILED' });
+  });
+});
+
+/** A mydht node over libp2p only; `transport` defaults to one under the node's own identity. */
+async function libp2pNode(identity: NodeIdentity, options: { transport?: Transport; bootstrap?: string[] } = {}): Promise<MyDhtNode> {
+  const node = await createNode({
+    identity,
+    transports: [options.transport ?? new Libp2pTransport({ identity })],
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: options.bootstrap ?? [],
+  });
+  await node.start();
+  return node;
+}
+
+describe('two mydht nodes over libp2p only', function () {
+  this.timeout(30_000);
+  const identityA = NodeIdentity.generate();
+  const identityB = NodeIdentity.generate();
+  let recorder: RecordingTransport;
+  let a: MyDhtNode;
+  let b: MyDhtNode;
+
+  before(async () => {
+    recorder = new RecordingTransport(new Libp2pTransport({ identity: identityA }));
+    a = await libp2pNode(identityA, { transport: recorder });
+    b = await libp2pNode(identityB, { bootstrap: [a.addresses[0]!] });
+  });
+
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  it('B bootstraps to A by its /p2p/ address: one session each way', async () => {
+    assert.match(a.addresses[0]!, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/);
+    await until(async () => (await a.peers()).length === 1 && (await b.peers()).length === 1);
+    assert.deepEqual((await a.peers()).map((peer) => peer.id), [b.id]);
+    assert.deepEqual((await b.peers()).map((peer) => peer.id), [a.id]);
+  });
+
+  it('a record put on B is got from A', async () => {
+    const record = immutableRecord(new Uint8Array(randomBytes(200)));
+    const { stored } = await b.put(record);
+    assert.ok(stored >= 1, `stored on ${stored} nodes`);
+    const got = await a.get(record.key);
+    assert.ok(got !== null && Buffer.from(got.value).equals(Buffer.from(record.value)));
+  });
+
+  it('frames are not sealed twice: past the handshake they leave the node in the clear, inside Noise', async () => {
+    const [recording] = recorder.recordings;
+    assert.ok(recording !== undefined && recording.connection.channel !== undefined, 'the connection carries its channel');
+    const decoder = new FrameDecoder(1 << 20);
+    const wire = new Wire();
+    const types = recording.sent.flatMap((chunk) => decoder.push(chunk)).map((body) => wire.decode(body).type);
+    // Handshake frames first, then session messages, every one readable without a session key:
+    // the node did not seal them, and libp2p's Noise is what encrypts them on the way.
+    assert.ok(types.length > 2, types.join(', '));
+    assert.ok(
+      types.slice(2).some((type) => type !== 'pong' && type !== 'pong-back' && type !== 'ping'),
+      `session messages: ${types.join(', ')}`,
+    );
+    const [statusA, statusB] = await Promise.all([a.connectionStatus(), b.connectionStatus()]);
+    assert.equal(statusA.handshakes.ok, 1);
+    assert.equal(statusB.handshakes.ok, 1);
+    assert.deepEqual(statusA.handshakes.rejected, {});
+    assert.deepEqual(statusB.handshakes.rejected, {});
+  });
+});
+
+describe('a libp2p identity that is not the mydht identity', function () {
+  this.timeout(30_000);
+  let honest: MyDhtNode;
+  let mismatched: MyDhtNode;
+
+  before(async () => {
+    honest = await libp2pNode(NodeIdentity.generate());
+    // Noise proves key X, the mydht records say key Y.
+    mismatched = await libp2pNode(NodeIdentity.generate(), { transport: new Libp2pTransport({ identity: NodeIdentity.generate() }) });
+  });
+
+  after(async () => {
+    await Promise.all([honest?.stop(), mismatched?.stop()]);
+  });
+
+  it('is refused with ERR_AUTH_CHANNEL whichever side dials, and counted', async () => {
+    // The honest node dials: the answer's record is not the key Noise proved.
+    await assert.rejects(honest.dial(mismatched.addresses[0]!), { code: 'ERR_AUTH_CHANNEL' });
+    // The mismatched node dials: its PING's record is not the key Noise proved.
+    await assert.rejects(mismatched.dial(honest.addresses[0]!));
+    const status = await honest.connectionStatus();
+    assert.equal(status.handshakes.rejected.ERR_AUTH_CHANNEL, 2);
+    assert.equal(status.handshakes.ok, 0);
+    assert.deepEqual(await honest.peers(), []);
+    assert.deepEqual(await mismatched.peers(), []);
+  });
+});
