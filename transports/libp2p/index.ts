@@ -1,3 +1,4 @@
+import { publicKeyFromRaw } from '@libp2p/crypto/keys';
 import type { Connection as Libp2pLink, Listener as Libp2pListener, Stream } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { NodeIdentity } from '../../src/node/identity.ts';
@@ -35,6 +36,11 @@ interface ListenEntry {
 export class Libp2pTransport implements Transport {
   readonly name = 'libp2p' as const;
   readonly duplex = true as const;
+  /**
+   * This node's libp2p peer id (`12D3KooW...`), known before the libp2p node starts: it is the
+   * identity's Ed25519 key, so a configuration can name `/p2p/<peerId>` listen addresses.
+   */
+  readonly peerId: string;
   readonly #identity: NodeIdentity;
   readonly #options: ResolvedOptions;
   readonly #limits: StreamLimits;
@@ -48,6 +54,7 @@ export class Libp2pTransport implements Transport {
 
   constructor(options: Libp2pTransportOptions) {
     this.#identity = options.identity;
+    this.peerId = publicKeyFromRaw(options.identity.publicKey).toString();
     this.#options = resolveOptions(options);
     const { closeTimeoutMs, maxWriteBufferBytes, maxReadBufferBytes } = this.#options;
     this.#limits = { closeTimeoutMs, maxWriteBufferBytes, maxReadBufferBytes };
@@ -76,11 +83,11 @@ export class Libp2pTransport implements Transport {
    */
   async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
     const parsed = parseAddress(address);
-    const node = await this.#start();
-    const own = node.peerId.toString();
+    const own = this.peerId;
     if (parsed.peer !== undefined && parsed.peer !== own) {
       throw new TransportError('ERR_ADDRESS_INVALID', `${address} names peer ${parsed.peer}, but this node is ${own}`);
     }
+    const node = await this.#start();
     // Accepting before libp2p listens: a connection may come through the new listener at once.
     const entry: ListenEntry = { accept: onConnection, listeners: [] };
     this.#listens.add(entry);
@@ -134,9 +141,8 @@ export class Libp2pTransport implements Transport {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let link: Libp2pLink;
     let stream: Stream;
-    let node: MydhtLibp2p;
     try {
-      node = await this.#start();
+      const node = await this.#start();
       const { signal } = controller;
       link = await node.dial(multiaddr(address), { signal });
       stream = await link.newStream(MYDHT_PROTOCOL, { signal, maxOutboundStreams: this.#options.maxStreamsPerConnection });
@@ -148,7 +154,7 @@ export class Libp2pTransport implements Transport {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
     }
-    const channel = channelOf(link, node.peerId.toString());
+    const channel = channelOf(link, this.peerId);
     if (channel === undefined) {
       stream.abort(new TransportError('ERR_PEER_KEY_UNSUPPORTED', 'not an Ed25519 peer'));
       throw new TransportError('ERR_PEER_KEY_UNSUPPORTED', `${link.remotePeer.toString()} has a ${link.remotePeer.type} key; mydht nodes are Ed25519`);
@@ -196,9 +202,8 @@ export class Libp2pTransport implements Transport {
    * connection would be.
    */
   readonly #onStream = (stream: Stream, link: Libp2pLink): void => {
-    const node = this.#node;
     const [entry] = this.#listens;
-    const channel = node === undefined ? undefined : channelOf(link, node.peerId.toString());
+    const channel = channelOf(link, this.peerId);
     if (entry === undefined || channel === undefined) {
       const refusal =
         entry === undefined
