@@ -152,8 +152,10 @@ export class Libp2pConnection implements Connection {
       await pipe(this.#stream, async (source) => {
         for await (const chunk of source) this.#onData?.(chunk.subarray());
       });
-    } catch {
-      // A reset or failure ends the read; the stream's 'close' event reports it.
+    } catch (err) {
+      // A reset or failure ends the read, and the stream's 'close' event reports it. Anything
+      // else (the node's handler threw) must not leave the stream open with nobody reading it.
+      if (!this.#finished) this.#stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
