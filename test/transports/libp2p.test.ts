@@ -155,6 +155,36 @@ describe('libp2p transport', function () {
     assert.equal(outbound.write(new Uint8Array([1])), true);
   });
 
+  it('a burst far past the high-water mark (400 frames of 60 KiB in one turn) arrives whole', async () => {
+    // The node does not wait for onDrain: the write buffer's cap is a safety net, above bursts.
+    const { address, next } = await listening(server);
+    const outbound = await client.dial(address);
+    const inbound = await next();
+    const frames = Array.from({ length: 400 }, () => randomBytes(60 * 1024));
+    const total = frames.reduce((sum, frame) => sum + frame.length, 0);
+    const arrived = received(inbound, total);
+    const reset = new Promise<never>((_, reject) => (outbound.onClose = (error) => reject(error ?? new Error('closed during the burst'))));
+    for (const frame of frames) outbound.write(frame);
+    assert.ok((await Promise.race([arrived, reset])).equals(Buffer.concat(frames)));
+    assert.equal(outbound.closed, false);
+  });
+
+  it('a stream whose write buffer passes its cap is reset', async () => {
+    const capped = new Libp2pTransport({ identity: NodeIdentity.generate(), maxWriteBufferBytes: 1024 * 1024 });
+    try {
+      const { address, next } = await listening(server);
+      const outbound = await capped.dial(address);
+      const inbound = await next();
+      const closed = new Promise<Error | undefined>((resolve) => (outbound.onClose = resolve));
+      const reset = new Promise<Error | undefined>((resolve) => (inbound.onClose = resolve));
+      for (let i = 0; i < 8; i++) outbound.write(randomBytes(1024 * 1024));
+      assert.ok((await closed) !== undefined, 'the writer learns why its stream ended');
+      assert.equal(((await reset) as { code?: string } | undefined)?.code, 'ERR_CONNECTION_RESET');
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('a reset reaches the other end as ERR_CONNECTION_RESET; the reset end refuses writes', async () => {
     const { address, next } = await listening(server);
     const outbound = await client.dial(address);

@@ -33,9 +33,11 @@ export interface Libp2pTransportOptions {
    */
   maxStreamsPerConnection?: number;
   /**
-   * Bytes buffered for a stream whose peer is not reading, before the stream is reset. Default
-   * 16 MiB: 16 maximum frames. A peer that has not taken that much is stuck, not slow, and
-   * memory must not grow without bound for it.
+   * Bytes buffered for a stream before it is reset. Default 64 MiB: 64 maximum frames. A safety
+   * net, not flow control: the node writes what its write service hands it without waiting for
+   * `onDrain`, so a burst to one peer (400 frames of 60 KiB, tested) must fit; a peer that stops
+   * reading is found by the node's liveness (15 s by default) and closed, and this bounds what
+   * piles up for it before that.
    */
   maxWriteBufferBytes?: number;
   /**
@@ -74,7 +76,7 @@ export const DEFAULTS: ResolvedOptions = {
   protocolNegotiationTimeoutMs: 10_000,
   closeTimeoutMs: 5_000,
   maxStreamsPerConnection: 8,
-  maxWriteBufferBytes: 16 * MiB,
+  maxWriteBufferBytes: 64 * MiB,
   maxReadBufferBytes: 4 * MiB,
   maxConnections: 300,
   maxPendingConnections: 10,
