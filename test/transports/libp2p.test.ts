@@ -212,6 +212,19 @@ describe('libp2p transport', function () {
     assert.deepEqual(chunks, Array.from({ length: 100 }, (_, i) => i));
   });
 
+  it('mydht streams per libp2p connection are limited, each way', async () => {
+    const limited = new Libp2pTransport({ identity: NodeIdentity.generate(), maxStreamsPerConnection: 2 });
+    try {
+      const { address } = await listening(server);
+      await limited.dial(address);
+      await limited.dial(address);
+      await assert.rejects(limited.dial(address), { code: 'ERR_DIAL_FAILED' });
+      assert.equal(limited.node!.getConnections().length, 1, 'all over one libp2p connection');
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('a dial that gets no answer fails with ERR_DIAL_TIMEOUT after its timeout', async () => {
     // A TCP server that accepts and never speaks: libp2p's negotiation waits forever.
     const sockets = new Set<Socket>();

@@ -27,9 +27,10 @@ export interface Libp2pTransportOptions {
    */
   closeTimeoutMs?: number;
   /**
-   * `/mydht/1.0.0` streams open at once on one libp2p connection, in each direction. Default 8:
-   * the main loop keeps one session per peer, plus a duplicate for a short while and a stream or
-   * two still in its handshake; 8 is also its per-address limit (go-libp2p's).
+   * `/mydht/1.0.0` streams open at once on one libp2p connection, in each direction. Default 16:
+   * the main loop keeps one session per peer, plus a duplicate for its 2 s grace and a stream or
+   * two in their handshake. Twice the main loop's per-address limit (8), so that limit, which is
+   * counted (ERR_TOO_MANY_FROM_ADDRESS), speaks first; this one only bounds what a peer costs.
    */
   maxStreamsPerConnection?: number;
   /**
@@ -75,7 +76,7 @@ export const DEFAULTS: ResolvedOptions = {
   upgradeTimeoutMs: 10_000,
   protocolNegotiationTimeoutMs: 10_000,
   closeTimeoutMs: 5_000,
-  maxStreamsPerConnection: 8,
+  maxStreamsPerConnection: 16,
   maxWriteBufferBytes: 64 * MiB,
   maxReadBufferBytes: 4 * MiB,
   maxConnections: 300,
