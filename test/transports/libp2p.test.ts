@@ -127,6 +127,15 @@ describe('libp2p transport', function () {
     await assert.rejects(server.listen(`/ip4/127.0.0.1/tcp/0/p2p/${client.node!.peerId.toString()}`, () => {}), { code: 'ERR_ADDRESS_INVALID' });
   });
 
+  it('a port in use is ERR_LISTEN_FAILED, and listening goes on working', async () => {
+    const taken = await listening(client);
+    const port = /\/tcp\/(\d+)\//.exec(taken.address)![1];
+    await assert.rejects(server.listen(`/ip4/127.0.0.1/tcp/${port}`, () => {}), { code: 'ERR_LISTEN_FAILED' });
+    const { address, next } = await listening(server);
+    await client.dial(address);
+    assert.equal((await next()).direction, 'inbound');
+  });
+
   it('both ends of a connection carry the channel Noise proved: both peer ids and the raw remote key', async () => {
     const { address, next } = await listening(server);
     // Without /p2p/: Noise learns who answered.
