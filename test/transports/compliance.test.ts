@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { NodeIdentity } from '../../src/node/identity.ts';
 import type { Connection, Transport } from '../../src/net/transport.ts';
+import { Libp2pTransport } from '../../transports/libp2p/index.ts';
 import { MemoryNetwork } from '../../transports/memory.ts';
 import { TcpTransport } from '../../transports/tcp.ts';
 import { UdpTransport } from '../../transports/udp/index.ts';
@@ -34,6 +36,16 @@ const SUBJECTS: Subject[] = [
       const network = new MemoryNetwork({ seed: 7, latencyMs: { min: 0, max: 2 } });
       return { server: network.transport(), client: network.transport(), listenAddress: '/memory/server', nowhere: '/memory/nobody' };
     },
+  },
+  {
+    name: 'libp2p',
+    make: () => ({
+      server: new Libp2pTransport({ identity: NodeIdentity.generate() }),
+      client: new Libp2pTransport({ identity: NodeIdentity.generate() }),
+      listenAddress: '/ip4/127.0.0.1/tcp/0',
+      // Port 1 on loopback: nothing listens, so the libp2p dial itself fails.
+      nowhere: '/ip4/127.0.0.1/tcp/1',
+    }),
   },
 ];
 
