@@ -248,7 +248,7 @@ export default defineService<NodeProtocols['listen'], ListenConfig>((ctx) => {
         await Promise.all(
           holders.map(async (holder) => {
             try {
-              await mainLoop.call({ type: 'connect', peer: holder.idHex, address: holder.addresses[0] ?? '' }, { timeout: timeoutMs });
+              await mainLoop.call({ type: 'connect', peer: holder.idHex, addresses: holder.addresses }, { timeout: timeoutMs });
               const { results } = await api.call({ type: 'query', peers: [holder.idHex], request: { type: 'listen', key, ttlMs }, expect: 1, timeoutMs });
               if (results[0]?.ok === true) registered.add(holder.idHex);
               else errors.push(results[0]?.code ?? 'ERR_TIMEOUT');

@@ -76,8 +76,8 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
 
   const count = (table: Record<string, number>, code: string): void => void (table[code] = (table[code] ?? 0) + 1);
 
-  const transportFor = (address: string): Transport => {
-    const transport = config.transports.find((candidate) => candidate.handles(address));
+  const transportFor = (address: string, purpose: 'listen' | 'dial'): Transport => {
+    const transport = config.transports.find((candidate) => candidate.handles(address, purpose));
     if (transport === undefined) throw new ConfigError(`no transport handles ${address}`);
     return transport;
   };
@@ -205,7 +205,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
 
   const dial = (address: string, peer: string | undefined): Promise<string> =>
     new Promise<string>((resolve, reject) => {
-      transportFor(address)
+      transportFor(address, 'dial')
         .dial(address)
         .then((connection) => {
           adopt(connection, { resolve, reject }, peer);
@@ -225,16 +225,21 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     concurrency: 4096,
     handlers: {
       listen: async ({ address }) => {
-        const listener = await transportFor(address).listen(address, accept);
+        const listener = await transportFor(address, 'listen').listen(address, accept);
         listeners.push(listener);
         config.onListening?.([...listener.addresses]);
         return [...listener.addresses];
       },
       dial: ({ address, peer }) => dial(address, peer),
-      connect: ({ peer, address }) => {
+      connect: ({ peer, addresses }) => {
         if (sessions.has(peer)) return peer;
         let pending = connecting.get(peer);
         if (pending === undefined) {
+          // A peer may listen on several transports: dial the first address one of ours handles.
+          const address = addresses.find((candidate) => config.transports.some((transport) => transport.handles(candidate, 'dial')));
+          if (address === undefined) {
+            throw new MyDhtError('ERR_NO_TRANSPORT', `no transport of this node dials any address of ${peer}: ${addresses.join(', ') || 'none known'}`);
+          }
           pending = dial(address, peer);
           connecting.set(peer, pending);
           const done = (): void => void connecting.delete(peer);

@@ -59,7 +59,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
     ping: async (contact) => {
       if (peers.get(contact.idHex)?.connected === true) return true;
       return mainLoop
-        .call({ type: 'connect', peer: contact.idHex, address: contact.address }, { timeout: EVICTION_PING_TIMEOUT_MS })
+        .call({ type: 'connect', peer: contact.idHex, addresses: peers.get(contact.idHex)?.record.addresses ?? [contact.address] }, { timeout: EVICTION_PING_TIMEOUT_MS })
         .then(
           () => true,
           () => false,
@@ -125,11 +125,10 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
     for (const [id, known] of peers) {
       if (connected >= options.targetPeers) break;
       if (known.connected || banned(id) || now - known.lastDial < REDIAL_BACKOFF_MS) continue;
-      const address = known.record.addresses[0];
-      if (address === undefined) continue;
+      if (known.record.addresses.length === 0) continue;
       known.lastDial = now;
       connected++;
-      mainLoop.call({ type: 'dial', address, peer: id }).catch(() => void (known.offline = true));
+      mainLoop.call({ type: 'connect', peer: id, addresses: known.record.addresses }).catch(() => void (known.offline = true));
     }
   };
   const timer = setInterval(tick, options.livenessIntervalMs);

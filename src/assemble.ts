@@ -8,6 +8,7 @@ import { WorkerThreadSpawner } from '../spawners/worker-thread/index.ts';
 import { MemoryNetwork } from '../transports/memory.ts';
 import { TcpTransport } from '../transports/tcp.ts';
 import { UdpTransport, type UdpTransportOptions } from '../transports/udp/index.ts';
+import { Libp2pTransport } from '../transports/libp2p/index.ts';
 import type { Transport, TransportName } from './net/transport.ts';
 import { NodeIdentity } from './node/identity.ts';
 import { MyDhtNode, NODE_SERVICES, type ApplicationService, type NodeServiceName, type NodeTuning } from './node/node.ts';
@@ -105,6 +106,8 @@ export interface TransportContext {
   network?: MemoryNetwork;
   /** UDP tuning (limits, injected loss). */
   udp?: UdpTransportOptions;
+  /** The node's identity: libp2p runs under the node's own key. */
+  identity?: NodeIdentity;
 }
 
 /** A transport by name; memory transports of one testnet share one in-memory network. */
@@ -118,7 +121,8 @@ export function transportNamed(name: TransportName, context: TransportContext = 
       if (context.network === undefined) throw new TypeError('a memory transport needs its network');
       return context.network.transport();
     case 'libp2p':
-      throw new ConfigError('the libp2p transport is not built yet');
+      if (context.identity === undefined) throw new ConfigError('the libp2p transport needs the node identity: its key is the libp2p key');
+      return new Libp2pTransport({ identity: context.identity });
   }
 }
 

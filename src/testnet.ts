@@ -103,11 +103,18 @@ export async function createTestnet(options: TestnetOptions): Promise<Testnet> {
   const startNode = async (i: number, bootstrap: string[]): Promise<MyDhtNode> => {
     const dataDir = options.store === 'lmdb' ? await mkdtemp(pathJoin(tmpdir(), `mydht-testnet-${i}-`)) : undefined;
     if (dataDir !== undefined) dirs.push(dataDir);
+    const identity = options.seed === undefined ? NodeIdentity.generate() : seededIdentity(options.seed, i);
     const node = await createNode({
       ...liveness,
       ...options.node,
-      ...(options.seed === undefined ? {} : { identity: seededIdentity(options.seed, i) }),
-      transports: [(transports[i] = transportNamed(transport, { ...(network === undefined ? {} : { network }), udp: { ...options.udp, seed: (options.udp?.seed ?? 1) + i } }))],
+      identity,
+      transports: [
+        (transports[i] = transportNamed(transport, {
+          ...(network === undefined ? {} : { network }),
+          udp: { ...options.udp, seed: (options.udp?.seed ?? 1) + i },
+          identity,
+        })),
+      ],
       listen: [localListenAddress(transport, i)],
       bootstrap,
       spawners: SPAWNER_PRESETS[options.spawners ?? 'same-loop'],

@@ -51,12 +51,10 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
   /** Iterative lookups in flight, by the tag they can be cancelled by. */
   const lookups = new Map<string, AbortController>();
 
-  /** A session with a peer, opened by dialing its first address if there is none. */
+  /** A session with a peer, opened by dialing the first of its addresses this node can if there is none. */
   const connect = async (peer: PeerRecord, timeout = STEP_TIMEOUT_MS): Promise<void> => {
-    const address = peer.addresses[0];
-    if (address === undefined) throw Object.assign(new Error(`peer ${peer.idHex} has no address`), { code: 'ERR_NO_ADDRESS' });
     try {
-      await mainLoop.call({ type: 'connect', peer: peer.idHex, address }, { timeout });
+      await mainLoop.call({ type: 'connect', peer: peer.idHex, addresses: peer.addresses }, { timeout });
     } catch (err) {
       detached(peerStore.send({ type: 'unreachable', peer: peer.idHex }));
       throw err;

@@ -4,7 +4,7 @@ import { runDemo } from './demo.ts';
 import { runTestnet } from './testnet.ts';
 import { DEFAULT_API, EXIT, runClient, type ClientOptions } from './client.ts';
 import { runStart } from './start.ts';
-import { SPAWNER_PRESET_NAMES } from '../config/node-config.ts';
+import { SPAWNER_PRESET_NAMES, TRANSPORT_NAMES } from '../config/node-config.ts';
 import { codeOf, MyDhtError } from '../runtime/errors.ts';
 import { SPAWNER_PRESETS, type SpawnerPreset } from '../testnet.ts';
 import { formatQueryMode, parseQueryMode } from '../dht/seek.ts';
@@ -42,7 +42,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('Start a local network of nodes, put random records from random nodes, get each from another node, and report.')
     .option('-n, --nodes <count>', 'nodes to start', positiveInt, 20)
     .option('-r, --records <count>', 'records to put and get', positiveInt, 1000)
-    .addOption(new Option('-t, --transport <name>', 'transport between the nodes').choices(['memory', 'tcp', 'udp']).default('memory'))
+    .addOption(new Option('-t, --transport <name>', 'transport between the nodes').choices(['memory', 'tcp', 'udp', 'libp2p']).default('memory'))
     .option('--loss <rate>', 'with --transport udp: the share of datagrams each node drops on purpose (0 to 1)', lossRate)
     .addOption(new Option('--store <kind>', 'where each node keeps its records (lmdb: a temporary dir per node)').choices(['lmdb', 'memory']).default('lmdb'))
     .addOption(new Option('-s, --spawners <preset>', 'where the services that can leave the main loop run').choices(Object.keys(SPAWNER_PRESETS)).default('same-loop'))
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       async (options: {
         nodes: number;
         records: number;
-        transport: 'memory' | 'tcp' | 'udp';
+        transport: 'memory' | 'tcp' | 'udp' | 'libp2p';
         loss?: number;
         store: 'lmdb' | 'memory';
         spawners: SpawnerPreset;
@@ -71,6 +71,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--config <file>', 'a JSON config file (docs/configuration.md); MYDHT_* variables and these flags override it')
     .option('--listen <multiaddr...>', 'multiaddrs to listen on (default /ip4/0.0.0.0/tcp/4001)')
     .option('--bootstrap <multiaddr...>', 'multiaddrs of nodes to join through')
+    .addOption(new Option('--transports <names...>', 'transports to run (default tcp)').choices(TRANSPORT_NAMES))
     .option('--data-dir <dir>', 'where the node key, the LMDB store and the API token live (default ./mydht-data)')
     .option('--api <host:port>', 'where the control API listens (default 127.0.0.1:5001; another host needs the bearer token)')
     .addOption(new Option('--spawners <preset>', 'where the movable services run').choices(SPAWNER_PRESET_NAMES))
@@ -82,6 +83,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         config?: string;
         listen?: string[];
         bootstrap?: string[];
+        transports?: (typeof TRANSPORT_NAMES)[number][];
         dataDir?: string;
         api?: string;
         spawners?: (typeof SPAWNER_PRESET_NAMES)[number];
@@ -95,6 +97,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           flags: {
             ...(options.listen === undefined ? {} : { listen: options.listen }),
             ...(options.bootstrap === undefined ? {} : { bootstrap: options.bootstrap }),
+            ...(options.transports === undefined ? {} : { transports: options.transports }),
             ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
             ...(options.api === undefined ? {} : { api: options.api }),
             ...(options.spawners === undefined ? {} : { spawners: options.spawners }),

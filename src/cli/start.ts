@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createNode } from '../assemble.ts';
-import { loadNodeConfig, type NodeConfigInput, type NodeFileConfig } from '../config/node-config.ts';
+import { createNode, transportNamed } from '../assemble.ts';
+import { loadNodeConfig, TRANSPORT_NAMES, type NodeConfigInput, type NodeFileConfig } from '../config/node-config.ts';
 import { isLoopback, startControlApi } from '../control/http-api.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { NodeIdentity } from '../node/identity.ts';
@@ -40,6 +40,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     log: nodeLog,
     dataDir: config.dataDir,
     listen: config.listen,
+    transports: TRANSPORT_NAMES.filter((name) => config.transports.includes(name)).map((name) => transportNamed(name, { identity })),
     bootstrap: config.bootstrap,
     spawners: spawnersOf(config),
     queryMode: config.queryMode,

@@ -11,6 +11,9 @@ const MOVABLE_SERVICES = ['read', 'write', 'peer-store', 'api', 'global'] as con
 /** Where each preset runs the movable services (the same presets as `mydht testnet --spawners`). */
 export const SPAWNER_PRESET_NAMES = ['same-loop', 'worker-thread', 'child-process', 'mixed'] as const;
 
+/** Transports a node started from the CLI may run, in the order they claim addresses (TCP before libp2p: a plain TCP address is TCP's). */
+export const TRANSPORT_NAMES = ['tcp', 'udp', 'libp2p'] as const;
+
 const ms = (what: string) => z.number().int().positive().describe(what);
 
 /**
@@ -21,6 +24,11 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
   dataDir: z.string().min(1).default('./mydht-data').describe('where the node key, the LMDB record store and the API token live'),
   listen: z.array(z.string().min(1)).default(['/ip4/0.0.0.0/tcp/4001']).describe('multiaddrs to listen on'),
   bootstrap: z.array(z.string().min(1)).default([]).describe('multiaddrs of nodes to join through'),
+  transports: z
+    .array(z.enum(TRANSPORT_NAMES))
+    .min(1)
+    .default(['tcp'])
+    .describe('the transports the node runs; each listen and bootstrap address goes to the first that handles it'),
   api: z
     .string()
     .regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port')
@@ -73,6 +81,7 @@ export const ENVIRONMENT: Record<string, keyof NodeConfigInput> = {
   MYDHT_DATA_DIR: 'dataDir',
   MYDHT_LISTEN: 'listen',
   MYDHT_BOOTSTRAP: 'bootstrap',
+  MYDHT_TRANSPORTS: 'transports',
   MYDHT_API: 'api',
   MYDHT_SPAWNERS: 'spawners',
   MYDHT_QUERY_MODE: 'queryMode',
@@ -80,7 +89,7 @@ export const ENVIRONMENT: Record<string, keyof NodeConfigInput> = {
   MYDHT_LOG_LEVEL: 'logLevel',
 };
 
-const LIST_FIELDS = new Set<string>(['listen', 'bootstrap']);
+const LIST_FIELDS = new Set<string>(['listen', 'bootstrap', 'transports']);
 const NUMBER_FIELDS = new Set<string>(['replication']);
 
 /**

@@ -80,8 +80,12 @@ export interface Transport {
    * socket per direction); every transport here is two-way, and the node relies on it.
    */
   readonly duplex: true;
-  /** Whether `address` is one this transport can dial or listen on. */
-  handles(address: string): boolean;
+  /**
+   * Whether `address` is one this transport can dial (`purpose` 'dial', for addresses from peer
+   * records and bootstrap lists) or listen on ('listen'); either, when no purpose is given. The
+   * node gives an address to the first of its transports that handles it.
+   */
+  handles(address: string, purpose?: 'listen' | 'dial'): boolean;
   listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener>;
   dial(address: string, options?: DialOptions): Promise<Connection>;
   /** Close every listener and connection. */

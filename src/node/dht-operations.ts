@@ -140,7 +140,7 @@ export class DhtOperations {
       const mainLoop = this.#parts.service('main-loop');
       await Promise.allSettled(
         holders.map((peer) =>
-          mainLoop.call({ type: 'connect', peer: peer.idHex, address: peer.addresses[0] ?? '' }, { timeout: options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS }),
+          mainLoop.call({ type: 'connect', peer: peer.idHex, addresses: peer.addresses }, { timeout: options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS }),
         ),
       );
     }

@@ -89,8 +89,8 @@ export interface MainLoopProtocol {
   write: { command: { conn: string; bytes: Uint8Array }; reply: void };
   /** End a connection for bad input; counted by code. */
   drop: { command: { conn: string; code: string; reason: string }; reply: void };
-  /** The peer's id once a session with it is open: the existing one, or a new dial to `address`. */
-  connect: { command: { peer: string; address: string }; reply: string };
+  /** The peer's id once a session with it is open: the existing one, or a new dial to the first of `addresses` a transport of this node handles (ERR_NO_TRANSPORT if none). */
+  connect: { command: { peer: string; addresses: readonly string[] }; reply: string };
   /** Close the session with a peer (liveness timed out, banned). */
   disconnect: { command: { peer: string; reason: string }; reply: void };
   peers: { command: object; reply: ConnectedPeer[] };

@@ -66,14 +66,16 @@ export class Libp2pTransport implements Transport {
   }
 
   /**
-   * `/ip4|ip6/<host>/tcp/<port>/p2p/<peer id>`, and the plain `/ip4|ip6/<host>/tcp/<port>` too,
-   * so a node with only this transport can listen on `/ip4/0.0.0.0/tcp/4001` and dial an address
-   * without a peer id (Noise learns the id). In a node with TCP as well, list TCP first: the main
-   * loop takes the first transport that handles an address, TCP refuses `/p2p/` ones, so plain
-   * addresses go to TCP and `/p2p/` ones come here.
+   * `/ip4|ip6/<host>/tcp/<port>/p2p/<peer id>`, and to listen on, the plain
+   * `/ip4|ip6/<host>/tcp/<port>` too, so a node with only this transport can listen on
+   * `/ip4/0.0.0.0/tcp/4001`. To dial, the node picks only `/p2p/` addresses: every libp2p
+   * listener announces its addresses with its peer id, so a plain TCP address in a peer record is
+   * a plain TCP listener's, which a libp2p dial would fail to speak to. (`dial()` itself takes a
+   * plain address too: Noise learns the id.) In a node with TCP as well, list TCP first: the main
+   * loop takes the first transport that handles an address, and TCP refuses `/p2p/` ones.
    */
-  handles(address: string): boolean {
-    return isLibp2pAddress(address);
+  handles(address: string, purpose?: 'listen' | 'dial'): boolean {
+    return isLibp2pAddress(address) && (purpose !== 'dial' || address.includes('/p2p/'));
   }
 
   /**
