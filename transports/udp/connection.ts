@@ -111,6 +111,8 @@ export class UdpConnection implements Connection {
   #ackOwed = false;
   #ackScheduled = false;
   #gapTimer: NodeJS.Timeout | undefined;
+  /** Listener: when ACCEPT went out; -1 once it went out twice or the round trip was measured. */
+  #acceptedAt: number | undefined;
 
   constructor(
     direction: 'inbound' | 'outbound',
@@ -174,9 +176,15 @@ export class UdpConnection implements Connection {
     dial.timer = setTimeout(() => this.#hello(Math.min(HELLO_RETRY_CAP_MS, retryMs * 2)), retryMs);
   }
 
-  /** Listener: the dialer's address is validated; tell it so (again, if it asks again). */
+  /**
+   * Listener: the dialer's address is validated; tell it so (again, if it asks again). The
+   * dialer writes its first DATA the moment ACCEPT arrives, so ACCEPT to that DATA is this end's
+   * first measure of the round trip, if ACCEPT went out once (Karn).
+   */
   accept(): void {
-    if (this.#seal === undefined) this.#env.send(plainDatagram({ type: 'accept' }, this.#connectionId, false));
+    if (this.#seal !== undefined) return;
+    this.#env.send(plainDatagram({ type: 'accept' }, this.#connectionId, false));
+    this.#acceptedAt = this.#acceptedAt === undefined ? performance.now() : -1;
   }
 
   seal(keys: SessionKeys): void {
@@ -265,6 +273,10 @@ export class UdpConnection implements Connection {
         }
         return;
       case 'data':
+        if (this.#acceptedAt !== undefined) {
+          if (this.#acceptedAt >= 0) this.#clock.sample(performance.now() - this.#acceptedAt);
+          this.#acceptedAt = -1;
+        }
         this.#acknowledged(body.ack, body.sack);
         return this.#data(body);
       case 'ack':

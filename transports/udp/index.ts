@@ -24,6 +24,8 @@ export interface UdpTransportOptions extends UdpLimitOptions {
 
 /** What the transport counted since it was made. */
 export interface UdpStats {
+  /** Connections open now, both directions. */
+  connections: number;
   datagramsSent: number;
   datagramsReceived: number;
   bytesSent: number;
@@ -75,7 +77,7 @@ export class UdpTransport implements Transport {
   readonly #random: SeededRandom;
   readonly #listeners = new Set<UdpListener>();
   readonly #connections = new Set<UdpConnection>();
-  readonly #stats: UdpStats = {
+  readonly #stats: Omit<UdpStats, 'connections'> = {
     datagramsSent: 0,
     datagramsReceived: 0,
     bytesSent: 0,
@@ -98,7 +100,12 @@ export class UdpTransport implements Transport {
   }
 
   stats(): UdpStats {
-    return { ...this.#stats, dropped: { ...this.#stats.dropped }, unauthenticated: { ...this.#stats.unauthenticated } };
+    return {
+      ...this.#stats,
+      connections: this.#connections.size,
+      dropped: { ...this.#stats.dropped },
+      unauthenticated: { ...this.#stats.unauthenticated },
+    };
   }
 
   async listen(address: string, accept: (connection: Connection) => void): Promise<Listener> {

@@ -42,7 +42,7 @@ export function resolveLimits(options: UdpLimitOptions = {}): UdpLimits {
     receiveWindow: options.receiveWindow ?? 256,
     reassemblyTimeoutMs: options.reassemblyTimeoutMs ?? 10_000,
     maxRetransmissions: options.maxRetransmissions ?? 8,
-    initialRtoMs: options.initialRtoMs ?? 200,
+    initialRtoMs: options.initialRtoMs ?? 100,
     minRtoMs: options.minRtoMs ?? 40,
     maxRtoMs: options.maxRtoMs ?? 4_000,
   };
