@@ -1,8 +1,9 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /**
- * Raw loopback TCP, the floor under the node's figures: connections opened and closed, and
- * u32-length-prefixed frames ping-ponged or streamed, with nothing but Node's net module.
+ * Raw loopback TCP, the floor under the node's and the transports' figures: connections opened
+ * and closed, u32-length-prefixed frames ping-ponged or streamed, and bulk bytes streamed, with
+ * nothing but Node's net module.
  */
 export interface RawTcp {
   /** Open a connection, exchange one small frame each way, close it. */
@@ -11,6 +12,12 @@ export interface RawTcp {
   roundTrip(): Promise<void>;
   /** `count` 150-byte frames one way, written in bursts as the node's write path does; resolves when all arrived. */
   oneWay(count: number): Promise<void>;
+  /**
+   * `bytes` unframed bytes one way on a connection of their own, in writes of `writeBytes`,
+   * waiting for 'drain' once 1 MiB is buffered (the transports' high-water mark); resolves when
+   * the server has counted them all.
+   */
+  stream(bytes: number, writeBytes: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,6 +62,28 @@ export async function openRawTcp(): Promise<RawTcp> {
       socket.write(request);
     });
   const long = await dial();
+  // The bulk stream's own server, which only counts, opened at the first stream().
+  let bulk: { server: Server; socket: Socket; sink: Socket[] } | undefined;
+  let sunk = 0;
+  let sinkTarget = 0;
+  let sinkWake: (() => void) | undefined;
+  const openBulk = async (): Promise<NonNullable<typeof bulk>> => {
+    const sink: Socket[] = [];
+    const server = createServer({ noDelay: true }, (socket) => {
+      sink.push(socket);
+      socket.on('data', (chunk: Buffer) => {
+        sunk += chunk.length;
+        if (sunk >= sinkTarget) sinkWake?.();
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const dialed = connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, noDelay: true }, () => resolve(dialed));
+      dialed.once('error', reject);
+    });
+    return { server, socket, sink };
+  };
   return {
     async connectExchangeClose() {
       const socket = await dial();
@@ -74,7 +103,25 @@ export async function openRawTcp(): Promise<RawTcp> {
       }
       await arrived;
     },
+    async stream(bytes, writeBytes) {
+      bulk ??= await openBulk();
+      const { socket } = bulk;
+      sunk = 0;
+      sinkTarget = bytes;
+      const arrived = new Promise<void>((resolve) => (sinkWake = resolve));
+      const chunk = Buffer.alloc(writeBytes, 7);
+      for (let sent = 0; sent < bytes; sent += writeBytes) {
+        socket.write(sent + writeBytes <= bytes ? chunk : chunk.subarray(0, bytes - sent));
+        if (socket.writableLength >= 1 << 20) await new Promise<void>((resolve) => socket.once('drain', () => resolve()));
+      }
+      await arrived;
+    },
     async close() {
+      if (bulk !== undefined) {
+        for (const socket of [bulk.socket, ...bulk.sink]) socket.destroy();
+        const { server } = bulk;
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
       long.destroy();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
