@@ -1,5 +1,5 @@
-/** What a benchmark measures, in the unit it is reported in. */
-export type Unit = 'msgs/s' | 'ops/s' | 'us' | 'ms' | 'MB' | '%';
+/** What a benchmark measures, in the unit it is reported in. MB/s is 10^6 bytes a second. */
+export type Unit = 'msgs/s' | 'ops/s' | 'us' | 'ms' | 'MB' | 'MB/s' | '%';
 
 /**
  * One reported figure and the raw baseline measured beside it in the same run: absolute figures

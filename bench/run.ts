@@ -14,10 +14,11 @@ const SUITES: Record<string, () => Promise<{ default: Suite }>> = {
   node: () => import('./node.ts'),
   dht: () => import('./dht.ts'),
   listen: () => import('./listen.ts'),
+  transports: () => import('./transports.ts'),
 };
 
-/** Decimals kept per unit: whole messages per second, tenths of an op per second, of a millisecond and of a percent, hundredths of a microsecond and of a MB. */
-const DECIMALS: Record<Figure['unit'], number> = { 'msgs/s': 0, 'ops/s': 1, us: 2, ms: 1, MB: 2, '%': 1 };
+/** Decimals kept per unit: whole messages per second, tenths of an op per second, of a millisecond, of a MB a second and of a percent, hundredths of a microsecond and of a MB. */
+const DECIMALS: Record<Figure['unit'], number> = { 'msgs/s': 0, 'ops/s': 1, us: 2, ms: 1, MB: 2, 'MB/s': 1, '%': 1 };
 
 function round(value: number, decimals: number): number {
   const scale = 10 ** decimals;
