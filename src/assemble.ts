@@ -99,6 +99,8 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
 }
 
 export type { TransportName, UdpTransportOptions };
+/** The concrete transports, for `createNode({ transports })`: assembled here, offered from the package root. */
+export { Libp2pTransport, MemoryNetwork, TcpTransport, UdpTransport };
 
 /** What building a transport by name may need. */
 export interface TransportContext {

@@ -2,7 +2,20 @@
  * The public API of mydht: the node (createNode) with its DHT operations, createTestnet for a
  * local network, records, and the service runtime it is all built on.
  */
-export { createNode, createServiceSystem, defaultSpawners, type NodeConfig } from './assemble.ts';
+export {
+  createNode,
+  createServiceSystem,
+  defaultSpawners,
+  Libp2pTransport,
+  MemoryNetwork,
+  TcpTransport,
+  transportNamed,
+  UdpTransport,
+  type NodeConfig,
+  type TransportContext,
+  type TransportName,
+  type UdpTransportOptions,
+} from './assemble.ts';
 export { ListenSubscription, type ListenItem } from './node/listen-subscription.ts';
 export { MyDhtNode, NODE_SERVICES, type ApplicationService, type NodeEventMap, type NodeServiceName, type QueryOptions } from './node/node.ts';
 export { createTestnet, SPAWNER_PRESETS, type SpawnerPreset, type Testnet, type TestnetOptions } from './testnet.ts';
@@ -11,7 +24,7 @@ export { NodeIdentity, peerIdOf } from './node/identity.ts';
 export { PeerRecord } from './node/peer-record.ts';
 export type { GlobalProtocol, QueryResult, ConnectedPeer, KnownPeer, LookupReply, QueryEvent } from './node/protocols.ts';
 export { parseQueryMode, type QueryMode } from './dht/seek.ts';
-export type { Connection, Listener, Transport } from './net/transport.ts';
+export type { Connection, Listener, SecureChannel, SessionKeys, Transport } from './net/transport.ts';
 export { Codec, DEFAULT_CODEC_LIMITS, type CodecLimits } from './runtime/codec.ts';
 export * from './runtime/errors.ts';
 export { silentLogger, type Logger, type LogLevel } from './runtime/logger.ts';
