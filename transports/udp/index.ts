@@ -204,7 +204,8 @@ export class UdpTransport implements Transport {
       connectionId,
       { remote, local: listener.address },
       this.#environment(
-        (bytes) => this.#send(listener.socket, bytes, from.port, from.address),
+        // The environment counts and may lose the datagram already: straight to the socket.
+        (bytes) => listener.socket.send(bytes, from.port, from.address),
         () => {
           listener.connections.delete(key);
           this.#connections.delete(connection);
