@@ -13,6 +13,8 @@ export interface MemoryNetworkOptions {
    * write and go on (neither can TCP), so loss here is a connection reset. Default 0.
    */
   resetRate?: number;
+  /** Told of every chunk delivered, in delivery order: a simulator hashes these into its event log. */
+  onDeliver?: (from: string, to: string, bytes: number) => void;
 }
 
 /**
@@ -86,6 +88,11 @@ export class MemoryNetwork {
   delay(): number {
     const latency = this.#options.latencyMs;
     return latency === undefined ? 0 : this.random.int(latency.min, latency.max);
+  }
+
+  /** @internal */
+  delivered(from: string, to: string, bytes: number): void {
+    this.#options.onDeliver?.(from, to, bytes);
   }
 
   /** @internal Whether a write breaks its connection. */
@@ -238,7 +245,10 @@ class MemoryConnection implements Connection {
     while (this.#inFlight.length > 0 && this.#inFlight[0]!.at <= now && !this.#closed) {
       const { chunk } = this.#inFlight.shift()!;
       this.#buffered -= chunk.length;
-      if (this.peer !== undefined && !this.peer.#closed) this.peer.onData?.(chunk);
+      if (this.peer !== undefined && !this.peer.#closed) {
+        this.#network.delivered(this.#localName, this.#remoteName, chunk.length);
+        this.peer.onData?.(chunk);
+      }
     }
     if (wasAbove && this.#buffered < WRITE_HIGH_WATER_MARK) this.onDrain?.();
     if (this.#inFlight.length > 0) this.#schedule();

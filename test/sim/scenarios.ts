@@ -1,0 +1,238 @@
+import { immutableRecord, type DhtRecord } from '../../src/dht/records.ts';
+import type { MyDhtNode } from '../../src/node/node.ts';
+import { Simulation } from './simulation.ts';
+import type { VirtualClock } from './virtual-clock.ts';
+
+/** One measured figure and the bar it must clear (`higher`: at least the bar; `lower`: at most). */
+export interface Bar {
+  name: string;
+  value: number;
+  bar: number;
+  better: 'higher' | 'lower';
+  pass: boolean;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  seed: number;
+  nodes: number;
+  /** The event log's hash: the same seed must give the same one. */
+  hash: string;
+  virtualMs: number;
+  realMs: number;
+  events: number;
+  bars: Bar[];
+  /** Figures printed beside the bars, for the record. */
+  notes: Record<string, number>;
+}
+
+export interface ScenarioOptions {
+  seed: number;
+  /** Network size; each scenario has its default. */
+  nodes?: number;
+  /** Keys put; each scenario has its default. */
+  keys?: number;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * Node options for simulated hours. Intervals are the same order as a real node's, stretched
+ * where a real node's would only cost CPU time here: liveness pings every 30 s (5 s by default)
+ * find a dead peer in 90 s; buckets, republishing and holders' refresh run every 10 minutes
+ * (Kademlia's hour, shortened so that a simulated two hours hold twelve rounds of each).
+ */
+const SIM_NODE = {
+  livenessIntervalMs: 30_000,
+  livenessTimeoutMs: 90_000,
+  refreshIntervalMs: 10 * MINUTE,
+  republishIntervalMs: 10 * MINUTE,
+  recordRefreshIntervalMs: 10 * MINUTE,
+};
+
+export function bar(name: string, value: number, threshold: number, better: 'higher' | 'lower' = 'higher'): Bar {
+  return { name, value, bar: threshold, better, pass: better === 'higher' ? value >= threshold : value <= threshold };
+}
+
+/** Put `count` records, each from a random live node. */
+async function putKeys(sim: Simulation, count: number): Promise<DhtRecord[]> {
+  const records: DhtRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const record = immutableRecord(new TextEncoder().encode(`sim ${i} ${sim.random.next()}`));
+    records.push(record);
+    await sim.clock.settle(sim.pick().put(record));
+  }
+  return records;
+}
+
+/** The share of `records` a random live node gets back intact, each from its own random node. */
+async function retrievable(sim: Simulation, records: readonly DhtRecord[], from?: () => MyDhtNode): Promise<number> {
+  let found = 0;
+  for (const record of records) {
+    const node = from?.() ?? sim.pick();
+    const got = await sim.clock.settle(node.get(record.key).catch(() => null));
+    if (got !== null && Buffer.from(got.value).equals(Buffer.from(record.value))) found++;
+  }
+  return records.length === 0 ? 1 : found / records.length;
+}
+
+async function run(
+  clock: VirtualClock,
+  scenario: string,
+  options: ScenarioOptions,
+  nodes: number,
+  body: (sim: Simulation) => Promise<{ bars: Bar[]; notes?: Record<string, number> }>,
+  node: Partial<typeof SIM_NODE> = {},
+): Promise<ScenarioResult> {
+  const realStart = process.hrtime.bigint();
+  const virtualStart = clock.now;
+  const sim = new Simulation(clock, { seed: options.seed, latencyMs: { min: 5, max: 50 }, node: { ...SIM_NODE, ...node } });
+  const { bars, notes } = await body(sim);
+  const events = sim.events;
+  await sim.stop();
+  return {
+    scenario,
+    seed: options.seed,
+    nodes,
+    hash: sim.hash(),
+    virtualMs: Math.round(clock.now - virtualStart),
+    realMs: Math.round(Number(process.hrtime.bigint() - realStart) / 1e6),
+    events,
+    bars,
+    notes: notes ?? {},
+  };
+}
+
+export const SCENARIOS: Record<string, (clock: VirtualClock, options: ScenarioOptions) => Promise<ScenarioResult>> = {
+  /** A network joins, stores and reads: the base every other scenario stands on, and the determinism check's run. */
+  join: (clock, options) => {
+    const nodes = options.nodes ?? 50;
+    return run(clock, 'join', options, nodes, async (sim) => {
+      await sim.grow(nodes);
+      const records = await putKeys(sim, options.keys ?? 100);
+      const share = await retrievable(sim, records);
+      return { bars: [bar('join: keys retrievable', share, 1)] };
+    });
+  },
+
+  /**
+   * Scale: a network of `nodes` (10,000 by default) joining 16 at a time, then keys put and got.
+   * Liveness pings stretch with the size as `createTestnet` stretches them (100 ms per node),
+   * so the whole network pings about as often as 300 nodes at the simulator's interval.
+   */
+  scale: (clock, options) => {
+    const nodes = options.nodes ?? 10_000;
+    const interval = Math.max(SIM_NODE.livenessIntervalMs, nodes * 100);
+    return run(
+      clock,
+      'scale',
+      options,
+      nodes,
+      async (sim) => {
+        const joinStart = process.hrtime.bigint();
+        await sim.grow(nodes, 16);
+        const joinRealMs = Number(process.hrtime.bigint() - joinStart) / 1e6;
+        const records = await putKeys(sim, options.keys ?? 1000);
+        const share = await retrievable(sim, records);
+        const usage = process.memoryUsage();
+        return {
+          bars: [bar(`scale: keys retrievable at ${nodes} nodes`, share, 0.99)],
+          notes: { joinRealMs: Math.round(joinRealMs), heapMbPerNode: Math.round((usage.heapUsed / 2 ** 20 / nodes) * 100) / 100 },
+        };
+      },
+      { livenessIntervalMs: interval, livenessTimeoutMs: 3 * interval },
+    );
+  },
+
+  /**
+   * Churn: half the nodes replaced, one every few minutes, over two simulated hours, with
+   * republishing and holders' refresh on. Gets run throughout; at the end every key is read.
+   */
+  churn: (clock, options) => {
+    const nodes = options.nodes ?? 200;
+    return run(clock, 'churn', options, nodes, async (sim) => {
+      await sim.grow(nodes);
+      const records = await putKeys(sim, options.keys ?? 1000);
+      const replacements = Math.floor(nodes / 2);
+      const spanMs = 2 * 60 * MINUTE;
+      const stepMs = spanMs / replacements;
+      let asked = 0;
+      let answered = 0;
+      for (let i = 0; i < replacements; i++) {
+        await sim.kill(sim.pick());
+        await sim.grow(1);
+        // A few gets from random nodes between replacements: lookups under churn.
+        for (let j = 0; j < 3; j++) {
+          const record = records[sim.random.int(0, records.length - 1)]!;
+          asked++;
+          const got = await clock.settle(sim.pick().get(record.key).catch(() => null));
+          if (got !== null) answered++;
+        }
+        await clock.advance(stepMs);
+      }
+      const share = await retrievable(sim, records);
+      return {
+        bars: [bar('churn: keys retrievable after 50% replaced', share, 0.999), bar('churn: lookups successful during churn', answered / asked, 0.99)],
+        notes: { replaced: replacements, lookups: asked },
+      };
+    });
+  },
+
+  /** Sudden loss: half the nodes killed at once; one refresh interval later, keys are read back. */
+  'sudden-loss': (clock, options) => {
+    const nodes = options.nodes ?? 200;
+    return run(clock, 'sudden-loss', options, nodes, async (sim) => {
+      await sim.grow(nodes);
+      const records = await putKeys(sim, options.keys ?? 1000);
+      const victims = [...sim.live()].filter(() => sim.random.next() < 0.5).slice(0, Math.floor(nodes / 2));
+      while (victims.length < Math.floor(nodes / 2)) {
+        const extra = sim.pick();
+        if (!victims.includes(extra)) victims.push(extra);
+      }
+      await sim.clock.settle(Promise.all(victims.map((node) => sim.kill(node))));
+      await clock.advance(SIM_NODE.refreshIntervalMs);
+      const share = await retrievable(sim, records);
+      return { bars: [bar('sudden loss: keys retrievable one refresh after 50% killed', share, 0.95)], notes: { killed: victims.length } };
+    });
+  },
+
+  /**
+   * Partition and heal: the network splits in two; each side writes records while apart; once
+   * healed and one republish interval later, every record is read from both sides.
+   */
+  partition: (clock, options) => {
+    const nodes = options.nodes ?? 100;
+    return run(clock, 'partition', options, nodes, async (sim) => {
+      await sim.grow(nodes);
+      const names = (side: MyDhtNode[]): string[] => side.map((node) => node.addresses[0]!.slice('/memory/'.length));
+      const live = sim.live();
+      const left = live.filter((_, i) => i % 2 === 0);
+      const right = live.filter((_, i) => i % 2 === 1);
+      sim.network.partition(names(left), names(right));
+      // Long enough for liveness to find the other side gone.
+      await clock.advance(SIM_NODE.livenessTimeoutMs * 2);
+      const pick = (side: MyDhtNode[]) => () => side[sim.random.int(0, side.length - 1)]!;
+      const written: DhtRecord[] = [];
+      let apartOk = 0;
+      for (const side of [left, right]) {
+        for (let i = 0; i < (options.keys ?? 100) / 2; i++) {
+          const record = immutableRecord(new TextEncoder().encode(`partition ${written.length} ${sim.random.next()}`));
+          written.push(record);
+          const result = await clock.settle(pick(side)().put(record).catch(() => ({ stored: 0 })));
+          if (result.stored > 0) apartOk++;
+        }
+      }
+      sim.network.heal();
+      await clock.advance(SIM_NODE.republishIntervalMs + MINUTE);
+      const fromLeft = await retrievable(sim, written, pick(left));
+      const fromRight = await retrievable(sim, written, pick(right));
+      return {
+        bars: [
+          bar('partition: writes on both sides while apart', apartOk / written.length, 1),
+          bar('partition: records readable from the left after heal', fromLeft, 1),
+          bar('partition: records readable from the right after heal', fromRight, 1),
+        ],
+      };
+    });
+  },
+};
