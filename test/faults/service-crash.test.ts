@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,21 +18,74 @@ function serviceChildPid(): number {
   return Number(pids[0]);
 }
 
-describe('the key-value service killed under load (kill -9 of its child process)', function () {
+/**
+ * Worker threads this process starts, recorded as they are made: the spawner's `Worker` is
+ * node:worker_threads' export, which a test can wrap (and re-export to ES modules) before the
+ * node starts. `terminate()` then stops one at once, from outside, as kill -9 stops a process.
+ */
+const workers: Worker[] = [];
+function recordWorkers(): void {
+  const threads = createRequire(import.meta.url)('node:worker_threads') as { Worker: typeof Worker };
+  if ((threads.Worker as { recorded?: boolean }).recorded === true) return;
+  const Original = threads.Worker;
+  threads.Worker = class RecordedWorker extends Original {
+    static recorded = true;
+    constructor(...args: ConstructorParameters<typeof Worker>) {
+      super(...args);
+      workers.push(this);
+    }
+  };
+  syncBuiltinESMExports();
+}
+
+/** The node runs only its key-value service in a worker: the newest recorded worker is its current one. */
+const globalWorker = (): Worker => workers.at(-1)!;
+
+/** How each spawner's process or thread is killed from outside, and told apart from its successor. */
+const KILLS = {
+  'child-process': {
+    how: 'kill -9 of its child process',
+    available: (): boolean => {
+      try {
+        execFileSync('pgrep', ['--version'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        console.log('      skipped: pgrep (procps) is not installed, and the test finds the service child with it');
+        return false;
+      }
+    },
+    prepare: (): void => {},
+    kill: (): number => {
+      const pid = serviceChildPid();
+      process.kill(pid, 'SIGKILL');
+      return pid;
+    },
+    current: (): number => serviceChildPid(),
+  },
+  'worker-thread': {
+    how: 'terminate() of its worker thread',
+    available: (): boolean => true,
+    prepare: recordWorkers,
+    kill: (): number => {
+      const worker = globalWorker();
+      void worker.terminate();
+      return worker.threadId;
+    },
+    current: (): number => globalWorker().threadId,
+  },
+} as const;
+
+for (const [spawner, kill] of Object.entries(KILLS) as [keyof typeof KILLS, (typeof KILLS)[keyof typeof KILLS]][]) describe(`the key-value service killed under load (${kill.how})`, function () {
   this.timeout(120_000);
 
   before(function () {
-    try {
-      execFileSync('pgrep', ['--version'], { stdio: 'ignore' });
-    } catch {
-      console.log('      skipped: pgrep (procps) is not installed, and the test finds the service child with it');
-      this.skip();
-    }
+    if (!kill.available()) this.skip();
+    kill.prepare();
   });
 
   it('is restarted; calls in flight fail with a clear error; then 100% success, and nothing acknowledged is lost', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'mydht-crash-'));
-    const node = await createNode({ dataDir, spawners: { global: 'child-process' } });
+    const node = await createNode({ dataDir, spawners: { global: spawner } });
     await node.start();
     try {
       const acknowledged: DhtRecord[] = [];
@@ -59,10 +114,9 @@ describe('the key-value service killed under load (kill -9 of its child process)
       };
       const clients = Array.from({ length: 32 }, client);
       await until(() => acknowledged.length >= 500, 30_000);
-      const killed = serviceChildPid();
-      process.kill(killed, 'SIGKILL');
+      const killed = kill.kill();
       await until(() => node.services().find((service) => service.name === 'global')!.restarts >= 1 && node.services().find((service) => service.name === 'global')!.state === 'running', 30_000);
-      assert.notEqual(serviceChildPid(), killed, 'a new child');
+      assert.notEqual(kill.current(), killed, 'a new child or thread');
       phase = 'after';
       await until(() => afterOk + afterFailed >= 1_000, 30_000);
       stop = true;
