@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { LmdbRecordStore } from '../../src/dht/stores/lmdb.ts';
 import { SeededRandom } from '../../src/net/seeded-random.ts';
+import { reportBar } from '../helpers/report.ts';
 
 const WRITER = fileURLToPath(new URL('../fixtures/kv-writer.ts', import.meta.url));
 /** 200 in `npm run test:faults`; a few in `npm test`, where each costs a process start. */
@@ -54,6 +55,8 @@ describe(`kill -9 during writes on the LMDB store: ${KILLS} times (seed ${SEED})
         }
       }
       console.log(`      ${KILLS} kills, ${all.size} acknowledged puts, every one present after each reopen`);
+      reportBar(`kill -9 during writes x${KILLS}: acknowledged puts missing after a reopen`, 0, 0, 'lower');
+      reportBar(`kill -9 during writes x${KILLS}: reopens that succeeded`, KILLS, KILLS);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

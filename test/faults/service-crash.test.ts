@@ -10,6 +10,7 @@ import { createNode } from '../../src/assemble.ts';
 import { immutableRecord, type DhtRecord } from '../../src/dht/records.ts';
 import { codeOf } from '../../src/runtime/errors.ts';
 import { until } from '../helpers/until.ts';
+import { reportBar } from '../helpers/report.ts';
 
 /** The pid of this process's child running a child-process service, from the OS. */
 function serviceChildPid(): number {
@@ -127,10 +128,13 @@ for (const [spawner, kill] of Object.entries(KILLS) as [keyof typeof KILLS, (typ
       const byCode: Record<string, number> = {};
       for (const code of failures) byCode[code] = (byCode[code] ?? 0) + 1;
       console.log(`      ${acknowledged.length} puts acknowledged; in flight at the kill: ${JSON.stringify(byCode)}; after the restart: ${afterOk} ok, ${afterFailed} failed`);
+      reportBar(`${spawner} service killed under 32 clients: in-flight calls failing with another error than ERR_SERVICE_RESTARTED`, failures.length - (byCode.ERR_SERVICE_RESTARTED ?? 0), 0, 'lower');
+      reportBar(`${spawner} service killed under 32 clients: success after the restart, %`, (100 * afterOk) / (afterOk + afterFailed), 100);
       assert.deepEqual(Object.keys(byCode), ['ERR_SERVICE_RESTARTED'], 'the one clear error: the service restarted under the call');
       assert.equal(afterFailed, 0, 'after the restart, every put and get succeeds');
       let missing = 0;
       for (const record of acknowledged) if ((await node.local({ type: 'get', key: record.key } as { type: string })) === null) missing++;
+      reportBar(`${spawner} service killed under 32 clients: acknowledged puts lost`, missing, 0, 'lower');
       assert.equal(missing, 0, `of ${acknowledged.length} acknowledged puts`);
     } finally {
       await node.stop();

@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { createNode } from '../../src/assemble.ts';
 import type { MyDhtNode } from '../../src/node/node.ts';
 import { until } from '../helpers/until.ts';
+import { reportBar } from '../helpers/report.ts';
 
 /** The timings of the bar in security.md, scaled down: 10 s timeout and a byte every 5 s become 1.5 s and 0.5 s. */
 const TIMEOUT_MS = 1_500;
@@ -55,6 +56,8 @@ describe(`slow handshakes: ${SLOW} connections sending a byte every ${BYTE_EVERY
     const timedOut = sockets.filter((entry) => entry.closedAfter! >= TIMEOUT_MS - 50).length;
     const latest = Math.max(...sockets.map((entry) => entry.closedAfter!));
     console.log(`      ${refused} refused at the cap, ${timedOut} closed by the timeout, the last after ${Math.round(latest)} ms; at most ${highest} pending`);
+    reportBar('slow handshakes: connections pending at most (cap)', highest, CAP, 'lower');
+    reportBar('slow handshakes: last slow connection closed after, ms (timeout + 1 s)', Math.round(latest), TIMEOUT_MS + 1_000, 'lower');
     assert.equal(refused, SLOW - CAP);
     assert.ok(highest <= CAP, `pending stayed within the cap (${highest})`);
     assert.ok(latest <= TIMEOUT_MS + 1_000, 'every one closed by the timeout + 1 s');
@@ -102,6 +105,9 @@ describe('a connection flood: 1,000 connections from one address', function () {
       const grew = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
       const refused = (await victim.connectionStatus()).dropped.ERR_TOO_MANY_FROM_ADDRESS ?? 0;
       console.log(`      ${refused} of 1,000 refused (8 from the address, the honest peer's among them); RSS grew ${grew.toFixed(1)} MiB; honest queries ${answered}/100`);
+      reportBar('connection flood (1,000 from one address): excess refused', refused, 993);
+      reportBar('connection flood: RSS growth, MiB', Math.round(grew * 10) / 10, 64, 'lower');
+      reportBar('connection flood: honest queries successful, %', answered, 99);
       assert.equal(refused, 993);
       assert.ok(grew < 64, `RSS grew ${grew.toFixed(1)} MiB`);
       assert.ok(answered >= 99);

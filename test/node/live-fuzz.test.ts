@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { createNode } from '../../src/assemble.ts';
 import type { MyDhtNode } from '../../src/node/node.ts';
 import { until } from '../helpers/until.ts';
+import { reportBar } from '../helpers/report.ts';
 
 /** Frames thrown at a live node; `npm run fuzz` raises it to 10^6. */
 const FRAMES = Number(process.env.FUZZ_RUNS ?? 10_000);
@@ -62,6 +63,7 @@ describe(`${FRAMES.toLocaleString('en')} fuzzed frames against a live node (fast
       await until(() => closed === opened, 30_000);
       const status = await victim.connectionStatus();
       console.log(`      ${opened} connections, ${FRAMES} frames; dropped by code: ${JSON.stringify(status.dropped)}; sessions ${status.sessions}`);
+      reportBar(`fuzzed frames against a live node: sessions other than the honest one after ${FRAMES} frames`, status.sessions - 1, 0, 'lower');
       assert.equal(status.sessions, 1, 'only the honest session');
       assert.equal(status.unauthenticated, 0);
       const { results } = await honest.query({ peers: [victim.id], command: { type: 'stats' }, expect: 1, timeoutMs: 5_000 });

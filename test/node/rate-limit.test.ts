@@ -4,6 +4,7 @@ import type { MyDhtNode } from '../../src/node/node.ts';
 import type { NodeProtocols } from '../../src/node/protocols.ts';
 import { ACCEPTED } from '../../src/runtime/mailbox.ts';
 import { MemoryNetwork } from '../../transports/memory.ts';
+import { reportBar } from '../helpers/report.ts';
 
 const LIMIT = { perSecond: 200, burst: 200 };
 const FLOOD = 4_000;
@@ -66,6 +67,8 @@ describe(`a request flood: one peer at over 10x its limit of ${LIMIT.perSecond}/
       `      flood of ${FLOOD} in ${elapsedS.toFixed(2)} s (${Math.round(FLOOD / elapsedS)}/s, ${(FLOOD / elapsedS / LIMIT.perSecond).toFixed(0)}x the limit): ` +
         `${dropped} dropped; honest: ${alone}/${HONEST} alone, ${during}/${HONEST} during`,
     );
+    reportBar('request flood (10x the rate limit): honest requests successful, %', (100 * during) / HONEST, 99);
+    reportBar('request flood: flood rate / the rate limit', Math.round(FLOOD / elapsedS / LIMIT.perSecond), 10);
     assert.ok(FLOOD / elapsedS >= 10 * LIMIT.perSecond, 'the flood ran at 10x the limit or more');
     assert.ok(dropped >= FLOOD - allowed, `at least the excess over ${Math.round(allowed)} dropped`);
     assert.ok(during >= alone - Math.ceil(HONEST / 100), 'honest success within 1% of its success without the flood');

@@ -7,6 +7,7 @@ import { SeededRandom } from '../../src/net/seeded-random.ts';
 import { createTestnet, type Testnet } from '../../src/testnet.ts';
 import type { UdpTransport } from '../../transports/udp/index.ts';
 import { RawUdpPeer } from '../helpers/raw-udp-peer.ts';
+import { reportBar } from '../helpers/report.ts';
 
 /**
  * A full collection, so what is measured is what the node holds, not the flood's garbage (this
@@ -106,6 +107,9 @@ describe(`a live node over UDP under a flood of ${FLOOD} bad datagrams`, functio
     console.log(
       `      RSS ${(rssBefore / 2 ** 20).toFixed(0)} -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB (the flood's own garbage included), held after a full gc ${(heldBefore / 2 ** 20).toFixed(1)} -> ${(heldAfter / 2 ** 20).toFixed(1)} MiB; amplification ${amplification.toFixed(3)}; honest ${honestOk}/100; connections ${after.connections}`,
     );
+    reportBar(`UDP flood of ${FLOOD} bad datagrams: honest puts and gets successful, %`, honestOk, 99);
+    reportBar('UDP flood: amplification', Math.round(amplification * 1000) / 1000, 1, 'lower');
+    reportBar('UDP flood: memory held after a full gc, growth MiB', Math.round(((heldAfter - heldBefore) / 2 ** 20) * 10) / 10, 16, 'lower');
     assert.equal(honestOk, 100, 'the honest workload beside the flood stays at 100%');
     assert.ok(amplification <= 1, `amplification ${amplification}`);
     const cookies = after.cookiesSent - before.cookiesSent;

@@ -5,6 +5,7 @@ import { HELLO_BYTES } from '../../transports/udp/packet.ts';
 import { UdpTransport } from '../../transports/udp/index.ts';
 import { RawUdpPeer } from '../helpers/raw-udp-peer.ts';
 import { until } from '../helpers/until.ts';
+import { reportBar } from '../helpers/report.ts';
 
 /** A listening UDP transport and the connections it hands out. */
 async function listening(options: ConstructorParameters<typeof UdpTransport>[0] = {}) {
@@ -37,6 +38,7 @@ describe('udp transport: strangers get a cookie and nothing more', function () {
     const stats = transport.stats();
     const ratio = stats.unauthenticated.responseBytes / stats.unauthenticated.requestBytes;
     console.log(`      ${stats.unauthenticated.requestBytes} bytes from an unvalidated address, ${stats.unauthenticated.responseBytes} back: amplification ${ratio.toFixed(3)}`);
+    reportBar('UDP amplification: response bytes / request bytes, unauthenticated', Math.round(ratio * 1000) / 1000, 1, 'lower');
     assert.ok(ratio <= 1, `amplification ${ratio}`);
     assert.equal(stats.unauthenticated.requestBytes, sent);
     assert.ok(peer.bytesReceived <= sent);
