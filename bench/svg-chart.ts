@@ -147,7 +147,7 @@ export function lineChart(chart: LineChart): string {
     const path = `<polyline fill="none" stroke="${colour(i)}" stroke-width="2" points="${coords.map((c) => `${c.cx},${c.cy}`).join(' ')}"/>`;
     return [`<g class="series" data-name="${escape(s.name)}">`, path, ...markers, '</g>'].join('\n');
   });
-  const xLabel = text((PLOT.left + PLOT.right) / 2, HEIGHT - 14, chart.xLabel, 'text-anchor="middle"');
+  const xLabel = text((PLOT.left + PLOT.right) / 2, HEIGHT - 14, chart.logX === true ? `${chart.xLabel} (log scale)` : chart.xLabel, 'text-anchor="middle"');
   return frame(chart, y, chart.series.map((s) => s.name), [...xTicks, xLabel, ...lines]);
 }
 
