@@ -19,8 +19,8 @@ const NODES = Number(process.env.DHT_BENCH_NODES ?? 20);
 const RECORDS = { mydht: Number(process.env.DHT_BENCH_RECORDS ?? 1000), kad: Number(process.env.DHT_BENCH_KAD_RECORDS ?? 100) };
 const CONCURRENCIES = [1, 32] as const;
 
-/** Run one side's script in its own process (with --expose-gc) and read its one JSON line. */
-function run(script: string, args: string[]): Promise<DhtRunFigures> {
+/** Run one side's script (./kad-dht.ts or ./mydht-dht.ts) in its own process (with --expose-gc) and read its one JSON line. */
+export function runSide(script: string, args: string[]): Promise<DhtRunFigures> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(new URL(script, import.meta.url)), ...args, '--json'], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -45,8 +45,8 @@ const dht: Suite = {
       const common = ['--nodes', String(NODES), '--concurrency', String(concurrency)];
       // One at a time, kad-dht takes ~150 ms a get: half the records keep its run under a minute.
       const kadRecords = concurrency === 1 ? Math.ceil(RECORDS.kad / 2) : RECORDS.kad;
-      const kad = await run('./kad-dht.ts', [...common, '--records', String(kadRecords)]);
-      const mine = await run('./mydht-dht.ts', [...common, '--records', String(RECORDS.mydht)]);
+      const kad = await runSide('./kad-dht.ts', [...common, '--records', String(kadRecords)]);
+      const mine = await runSide('./mydht-dht.ts', [...common, '--records', String(RECORDS.mydht)]);
       const baseline = `kad-dht, ${NODES} nodes, c=${concurrency}`;
       const at = `c${concurrency}`;
       const big = concurrency === 32;

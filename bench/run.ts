@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<{ default: Suite }>> = {
   dht: () => import('./dht.ts'),
   listen: () => import('./listen.ts'),
   transports: () => import('./transports.ts'),
+  charts: () => import('./charts.ts'),
 };
 
 /** Decimals kept per unit: whole messages per second, tenths of an op per second, of a millisecond, of a MB a second and of a percent, hundredths of a microsecond and of a MB. */

@@ -54,8 +54,8 @@ const runtime: Suite = {
 };
 export default runtime;
 
-/** One way and round trips through one spawned counter service, beside the bare path. */
-async function* spawnerFigures(kind: SpawnerKind): AsyncGenerator<Figure> {
+/** One-way throughput through one spawned counter service, beside the bare path (bench/charts.ts draws it too). */
+export async function* spawnerFigures(kind: SpawnerKind): AsyncGenerator<Figure> {
   const messages = standardMessages();
   const raw = await RAW_PATHS[kind]();
   const system = createServiceSystem();
