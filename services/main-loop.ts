@@ -283,9 +283,9 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
         count(status.dropped, code);
         close(conn, code, reason);
       },
-      disconnect: ({ peer, reason }) => {
+      disconnect: ({ peer, reason, gentle }) => {
         const conn = sessions.get(peer);
-        if (conn !== undefined) close(conn, 'ERR_DISCONNECTED', reason);
+        if (conn !== undefined) close(conn, 'ERR_DISCONNECTED', reason, gentle !== true);
       },
       peers: () => {
         const out: ConnectedPeer[] = [];

@@ -20,9 +20,14 @@ export interface PeerStoreConfig {
   k?: number;
   /** Loopback and private addresses are exempt from the routing table's IP diversity limits (default true). */
   exemptPrivate?: boolean;
+  /**
+   * Past `targetPeers` sessions, one that carried nothing but liveness pings for this long is
+   * closed, gently; 0 keeps every session (default 5 minutes).
+   */
+  idleTimeoutMs?: number;
 }
 
-const DEFAULTS = { livenessIntervalMs: 5_000, livenessTimeoutMs: 15_000, targetPeers: 8, maxPeers: 10_000, k: 20, exemptPrivate: true };
+const DEFAULTS = { livenessIntervalMs: 5_000, livenessTimeoutMs: 15_000, targetPeers: 8, maxPeers: 10_000, k: 20, exemptPrivate: true, idleTimeoutMs: 300_000 };
 /** A contact pinged before it is evicted must answer within this long, ms. */
 const EVICTION_PING_TIMEOUT_MS = 2_000;
 /** A peer whose dial failed is not dialed again for this long, ms. */
@@ -45,6 +50,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
   const options = { ...DEFAULTS, ...ctx.config };
   const mainLoop = ctx.service<NodeProtocols['main-loop']>('main-loop');
   const write = ctx.service<NodeProtocols['write']>('write');
+  const read = ctx.service<NodeProtocols['read']>('read');
   const api = ctx.service<NodeProtocols['api']>('api');
   const events = ctx.service<NodeProtocols['events']>('events');
   const emit = (event: NodeEvent): void => detached(events.send({ type: 'emit', event }));
@@ -121,6 +127,10 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
       connected++;
       write.send({ type: 'send', peer: id, message: { type: 'alive', n: nextPing++ } }).catch(() => {});
     }
+    // A session costs a ping each interval and a connection's state: past the pool's target,
+    // close the ones nobody used for a while. Kademlia needs no standing connection to a
+    // contact; a lookup dials it again when it needs it.
+    if (options.idleTimeoutMs > 0 && connected > options.targetPeers) closeIdle(connected - options.targetPeers);
     // Keep the pool near its target from the known peers not tried recently.
     for (const [id, known] of peers) {
       if (connected >= options.targetPeers) break;
@@ -130,6 +140,17 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
       connected++;
       mainLoop.call({ type: 'connect', peer: id, addresses: known.record.addresses }).catch(() => void (known.offline = true));
     }
+  };
+  const closeIdle = (excess: number): void => {
+    read.call({ type: 'idle', olderThanMs: options.idleTimeoutMs }).then(
+      (idle) => {
+        for (const peer of idle.slice(0, excess)) {
+          if (peers.get(peer)?.connected !== true) continue;
+          detached(mainLoop.send({ type: 'disconnect', peer, reason: 'idle', gentle: true }));
+        }
+      },
+      () => {},
+    );
   };
   const timer = setInterval(tick, options.livenessIntervalMs);
   timer.unref();

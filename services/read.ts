@@ -45,6 +45,8 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
     peer: string | undefined;
     /** This connection's peer's allowance of session messages. */
     bucket: TokenBucket;
+    /** When the last session message other than a liveness ping came (Date.now()), or the connection opened. */
+    lastActive: number;
   }
   const readers = new Map<string, Reader>();
   const received: Record<string, number> = {};
@@ -158,6 +160,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
       }
       // Counted by type: the types are ROUTES' keys, a fixed set, so the table stays small.
       received[message.type] = (received[message.type] ?? 0) + 1;
+      if (message.type !== 'alive' && message.type !== 'alive-ack') reader.lastActive = Date.now();
       const sent = route(conn, reader.peer!, message as SessionMessage);
       if (sent !== undefined && sent !== ACCEPTED) await sent;
     }
@@ -173,6 +176,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
           cipher: undefined,
           peer: undefined,
           bucket: new TokenBucket(limit.perSecond, limit.burst),
+          lastActive: Date.now(),
         });
       },
       bytes: ({ conn, chunk }) => {
@@ -192,6 +196,15 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
       connections: () => readers.size,
       messages: () => ({ ...received }),
       limited: () => limited,
+      idle: ({ olderThanMs }) => {
+        // A peer's latest activity over all its connections (a duplicate pair has two).
+        const active = new Map<string, number>();
+        for (const reader of readers.values()) {
+          if (reader.peer !== undefined) active.set(reader.peer, Math.max(active.get(reader.peer) ?? 0, reader.lastActive));
+        }
+        const before = Date.now() - olderThanMs;
+        return [...active].filter(([, at]) => at <= before).sort((a, b) => a[1] - b[1]).map(([peer]) => peer);
+      },
     },
   };
 });

@@ -51,6 +51,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     livenessTimeoutMs: config.livenessTimeoutMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     targetPeers: config.targetPeers,
+    idleTimeoutMs: config.idleTimeoutMs,
     peerRateLimit: config.peerRateLimit,
     refreshIntervalMs: config.refreshIntervalMs,
     republishIntervalMs: config.republishIntervalMs,

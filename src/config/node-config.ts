@@ -52,6 +52,7 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
   livenessTimeoutMs: ms('a peer silent this long is offline').default(15_000),
   handshakeTimeoutMs: ms('a connection has this long to authenticate').default(10_000),
   targetPeers: z.number().int().min(0).max(1_000).default(8).describe('connected peers the pool keeps'),
+  idleTimeoutMs: z.number().int().min(0).default(300_000).describe('past targetPeers, a session idle this long is closed (0: never)'),
   peerRateLimit: z
     .strictObject({ perSecond: z.number().positive(), burst: z.number().min(1) })
     .default({ perSecond: 1_024, burst: 8_192 })

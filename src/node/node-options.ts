@@ -42,6 +42,8 @@ export interface NodeTuning {
   pinned?: Record<string, Uint8Array>;
   /** Connected peers the peer store keeps, dialing known ones below it (default 8). */
   targetPeers?: number;
+  /** Past `targetPeers` sessions, one idle this long (nothing but liveness pings) is closed, ms; 0 never (default 5 min). */
+  idleTimeoutMs?: number;
   /** Kademlia's k: replicas of each record, contacts per bucket, peers per answer (default 20). */
   replication?: number;
   /**

@@ -141,6 +141,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         ...(parts.livenessIntervalMs === undefined ? {} : { livenessIntervalMs: parts.livenessIntervalMs }),
         ...(parts.livenessTimeoutMs === undefined ? {} : { livenessTimeoutMs: parts.livenessTimeoutMs }),
         ...(parts.targetPeers === undefined ? {} : { targetPeers: parts.targetPeers }),
+        ...(parts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: parts.idleTimeoutMs }),
         ...(parts.replication === undefined ? {} : { k: parts.replication }),
         ...(parts.exemptPrivateAddresses === undefined ? {} : { exemptPrivate: parts.exemptPrivateAddresses }),
       }),

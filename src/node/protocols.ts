@@ -91,8 +91,11 @@ export interface MainLoopProtocol {
   drop: { command: { conn: string; code: string; reason: string }; reply: void };
   /** The peer's id once a session with it is open: the existing one, or a new dial to the first of `addresses` a transport of this node handles (ERR_NO_TRANSPORT if none). */
   connect: { command: { peer: string; addresses: readonly string[] }; reply: string };
-  /** Close the session with a peer (liveness timed out, banned). */
-  disconnect: { command: { peer: string; reason: string }; reply: void };
+  /**
+   * Close the session with a peer (liveness timed out, banned: at once; idle: `gentle`, after
+   * what was written is delivered).
+   */
+  disconnect: { command: { peer: string; reason: string; gentle?: boolean }; reply: void };
   peers: { command: object; reply: ConnectedPeer[] };
   status: { command: object; reply: MainLoopStatus };
 }
@@ -106,6 +109,11 @@ export interface ReadProtocol {
   messages: { command: object; reply: Record<string, number> };
   /** Session messages dropped for going over their peer's rate limit. */
   limited: { command: object; reply: number };
+  /**
+   * Peers whose sessions carried nothing but liveness pings for `olderThanMs` or more, the
+   * longest idle first: what the peer store closes when it holds more sessions than it needs.
+   */
+  idle: { command: { olderThanMs: number }; reply: string[] };
 }
 
 /**

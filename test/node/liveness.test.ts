@@ -6,6 +6,7 @@ import { createNode } from '../../src/assemble.ts';
 import type { MyDhtNode } from '../../src/node/node.ts';
 import { serviceModule } from '../../src/runtime/service.ts';
 import { until } from '../helpers/until.ts';
+import { immutableRecord } from '../../src/dht/records.ts';
 
 const TOUCH = serviceModule(import.meta.url, '../fixtures/touch-service.ts');
 const NODE_PROCESS = fileURLToPath(new URL('../fixtures/node-process.ts', import.meta.url));
@@ -67,4 +68,39 @@ describe('several nodes over TCP on loopback', function () {
       if (signal === 'SIGSTOP') victim.child.kill('SIGKILL');
     });
   }
+});
+
+describe('idle sessions past the pool target', function () {
+  this.timeout(30_000);
+
+  it('are closed gently; the active one stays; a later query dials the idle peer again', async () => {
+    const hub = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], livenessIntervalMs: 100, livenessTimeoutMs: 5_000, targetPeers: 1, idleTimeoutMs: 400 });
+    const others = await Promise.all(['b', 'c', 'd'].map(() => createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], idleTimeoutMs: 0 })));
+    await hub.start();
+    for (const node of others) await node.start();
+    try {
+      for (const node of others) await hub.dial(node.addresses[0]!);
+      const [active] = others as [MyDhtNode, ...MyDhtNode[]];
+      // Keep one session busy (a query every 50 ms) while the others only carry liveness pings.
+      let busy = true;
+      const keepBusy = (async () => {
+        while (busy) {
+          await hub.query({ peers: [active.id], command: { type: 'stats' }, expect: 1, timeoutMs: 2_000 });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+      await until(async () => (await hub.peers()).length === 1, 10_000);
+      busy = false;
+      await keepBusy;
+      assert.deepEqual((await hub.peers()).map((peer) => peer.id), [active.id], 'the active session is the one kept');
+      // Closed gently and for idleness: not counted as bad input, not marked offline for good.
+      assert.equal((await hub.connectionStatus()).dropped.ERR_DISCONNECTED, undefined);
+      // A DHT operation dials them again: a put stores on all four nodes.
+      const { stored } = await hub.put(immutableRecord(new TextEncoder().encode('after the idle close')));
+      assert.equal(stored, 4, 'the idle-closed peers are dialed again when a lookup needs them');
+      assert.equal((await hub.peers()).length, 3);
+    } finally {
+      await Promise.all([hub, ...others].map((node) => node.stop()));
+    }
+  });
 });

@@ -39,16 +39,23 @@ const MINUTE = 60_000;
 /**
  * Node options for simulated hours. Intervals are the same order as a real node's, stretched
  * where a real node's would only cost CPU time here: liveness pings every 30 s (5 s by default)
- * find a dead peer in 90 s; buckets, republishing and holders' refresh run every 10 minutes
- * (Kademlia's hour, shortened so that a simulated two hours hold twelve rounds of each).
+ * find a dead peer in 90 s, and sessions idle for 2 minutes close (5 by default); buckets,
+ * republishing and holders' refresh run every 10 minutes (Kademlia's hour, shortened so that a
+ * simulated two hours hold twelve rounds of each).
  */
 const SIM_NODE = {
   livenessIntervalMs: 30_000,
   livenessTimeoutMs: 90_000,
+  idleTimeoutMs: 2 * 60_000,
   refreshIntervalMs: 10 * MINUTE,
   republishIntervalMs: 10 * MINUTE,
   recordRefreshIntervalMs: 10 * MINUTE,
 };
+
+/** A line on stderr while a long scenario runs (stdout is the result's). */
+function progress(line: string): void {
+  process.stderr.write(`  ${line}\n`);
+}
 
 export function bar(name: string, value: number, threshold: number, better: 'higher' | 'lower' = 'higher'): Bar {
   return { name, value, bar: threshold, better, pass: better === 'higher' ? value >= threshold : value <= threshold };
@@ -169,6 +176,7 @@ export const SCENARIOS: Record<string, (clock: VirtualClock, options: ScenarioOp
           if (got !== null) answered++;
         }
         await clock.advance(stepMs);
+        if ((i + 1) % 10 === 0) progress(`churn: ${i + 1}/${replacements} replaced, ${answered}/${asked} gets answered`);
       }
       const share = await retrievable(sim, records);
       return {
