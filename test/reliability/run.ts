@@ -28,6 +28,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const SUITES = [
   'test/faults/kill-during-writes.test.ts',
   'test/faults/service-crash.test.ts',
+  'test/faults/namespaces.test.ts',
   'test/node/hostile-connections.test.ts',
   'test/node/rate-limit.test.ts',
   'test/node/live-fuzz.test.ts',
