@@ -137,7 +137,9 @@ export const SCENARIOS: Record<string, (clock: VirtualClock, options: ScenarioOp
       nodes,
       async (sim) => {
         const joinStart = process.hrtime.bigint();
-        await sim.grow(nodes, 16);
+        await sim.grow(nodes, 16, (joined) => {
+          if (joined % 500 === 0) progress(`scale: ${joined}/${nodes} joined, ${(clock.now / 60_000).toFixed(1)} simulated min, ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB RSS`);
+        });
         const joinRealMs = Number(process.hrtime.bigint() - joinStart) / 1e6;
         const records = await putKeys(sim, options.keys ?? 1000);
         const share = await retrievable(sim, records);

@@ -79,8 +79,9 @@ export class Simulation {
    * `count` nodes joining, `concurrency` at a time, each through up to 3 random nodes already
    * in. One settle drives them all: the virtual clock has one driver.
    */
-  async grow(count: number, concurrency = 1): Promise<void> {
+  async grow(count: number, concurrency = 1, onJoined?: (joined: number) => void): Promise<void> {
     let left = count;
+    let joined = 0;
     const worker = async (): Promise<void> => {
       while (left > 0) {
         left--;
@@ -88,6 +89,7 @@ export class Simulation {
         const bootstrap = new Set<string>();
         while (bootstrap.size < Math.min(3, live.length)) bootstrap.add(live[this.random.int(0, live.length - 1)]!.addresses[0]!);
         await this.#join([...bootstrap]);
+        onJoined?.(++joined);
       }
     };
     // The first node has no one to join through: it starts alone, before the others.
