@@ -35,7 +35,17 @@ const SUITES = [
   'test/transports/udp.test.ts',
   'test/transports/udp-flood.test.ts',
 ];
-const SCENARIOS = ['sudden-loss', 'partition', 'churn'];
+/**
+ * The simulator's scenarios at the sizes of security.md (200 nodes for churn and sudden loss).
+ * Churn puts 300 keys here, not its default 1,000: its two simulated hours of republishing cost
+ * ~10 M events with 1,000 keys (26 min on this machine), which the report's 15 minutes cannot hold;
+ * `npm run sim -- --scenario churn` runs the full one.
+ */
+const SCENARIOS: { name: string; args: string[] }[] = [
+  { name: 'churn', args: ['--keys', '300'] },
+  { name: 'sudden-loss', args: [] },
+  { name: 'partition', args: [] },
+];
 
 /** Run a command from the project root; its output goes to stderr, so stdout stays the report's. */
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string }> {
@@ -52,6 +62,19 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; st
 
 const lines: Line[] = [];
 const started = performance.now();
+
+/** One scenario of the simulator, its bars as report lines. */
+async function simulate({ name, args }: { name: string; args: string[] }): Promise<Line[]> {
+  const sim = await run([join(root, 'test/sim/run.ts'), '--scenario', name, '--seed', values.seed, '--json', ...args], {});
+  const result = sim.stdout.trim().split('\n').filter((line) => line.startsWith('{')).at(-1);
+  if (result === undefined) return [{ name: `simulation ${name}: ran`, value: 0, bar: 1, pass: false }];
+  return (JSON.parse(result) as { bars: Line[] }).bars;
+}
+
+// The longest scenario runs on the second core beside everything else: one after the other,
+// the report would not fit its 15 minutes on this 2-core machine.
+const [longest, ...rest] = SCENARIOS;
+const longestLines = simulate(longest!);
 const dir = await mkdtemp(join(tmpdir(), 'mydht-reliability-'));
 try {
   const reportFile = join(dir, 'bars.jsonl');
@@ -62,16 +85,8 @@ try {
   const recorded = await readFile(reportFile, 'utf8').catch(() => '');
   for (const line of recorded.split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Line);
   lines.push({ name: 'fault and hostile-input suites: tests failing', value: mocha.code, bar: 0, better: 'lower', pass: mocha.code === 0 });
-
-  for (const scenario of SCENARIOS) {
-    const sim = await run([join(root, 'test/sim/run.ts'), '--scenario', scenario, '--seed', values.seed, '--json'], {});
-    const result = sim.stdout.trim().split('\n').filter((line) => line.startsWith('{')).at(-1);
-    if (result === undefined) {
-      lines.push({ name: `simulation ${scenario}: ran`, value: 0, bar: 1, pass: false });
-      continue;
-    }
-    for (const bar of (JSON.parse(result) as { bars: Line[] }).bars) lines.push(bar);
-  }
+  for (const scenario of rest) lines.push(...(await simulate(scenario)));
+  lines.push(...(await longestLines));
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
