@@ -1,7 +1,7 @@
 import { AbortedError } from '../src/runtime/errors.ts';
 import { SeededRandom } from '../src/net/seeded-random.ts';
 import { WRITE_HIGH_WATER_MARK, type Connection, type DialOptions, type Listener, type Transport } from '../src/net/transport.ts';
-import { TransportError } from './tcp.ts';
+import { TransportError } from './transport-error.ts';
 
 export interface MemoryNetworkOptions {
   /** Seed of every random choice the network makes (latency, resets). Printed by tests that fail. */

@@ -1,9 +1,9 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { multiaddr } from '@multiformats/multiaddr';
-import { AbortedError, MyDhtError } from '../src/runtime/errors.ts';
+import { AbortedError } from '../src/runtime/errors.ts';
+import { TransportError } from './transport-error.ts';
 import { WRITE_HIGH_WATER_MARK, type Connection, type DialOptions, type Listener, type Transport } from '../src/net/transport.ts';
+import { parseIpMultiaddr, toIpMultiaddr } from './ip-multiaddr.ts';
 
-export class TransportError extends MyDhtError {}
 
 /** Dial timeout when the caller gives none: a handshake-sized 10 s. */
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
@@ -26,7 +26,7 @@ export class TcpTransport implements Transport {
   }
 
   async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
-    const { host, port } = parse(address);
+    const { host, port } = parseIpMultiaddr(address, 'tcp');
     const server = createServer({ noDelay: true }, (socket) => {
       const connection = this.#track(new TcpConnection(socket, 'inbound'));
       onConnection(connection);
@@ -41,7 +41,7 @@ export class TcpTransport implements Transport {
     server.on('error', () => {});
     this.#servers.add(server);
     const bound = server.address();
-    const actual = typeof bound === 'object' && bound !== null ? toMultiaddr(bound.address, bound.port) : address;
+    const actual = typeof bound === 'object' && bound !== null ? toIpMultiaddr(bound.address, bound.port, 'tcp') : address;
     return {
       addresses: [actual],
       close: () => this.#closeServer(server),
@@ -49,7 +49,7 @@ export class TcpTransport implements Transport {
   }
 
   async dial(address: string, options: DialOptions = {}): Promise<Connection> {
-    const { host, port } = parse(address);
+    const { host, port } = parseIpMultiaddr(address, 'tcp');
     if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
     const socket = connect({ host, port, noDelay: true });
     const timeout = options.timeout ?? DEFAULT_DIAL_TIMEOUT_MS;
@@ -110,8 +110,8 @@ class TcpConnection implements Connection {
   constructor(socket: Socket, direction: 'inbound' | 'outbound') {
     this.#socket = socket;
     this.direction = direction;
-    this.remoteAddress = toMultiaddr(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0);
-    this.localAddress = toMultiaddr(socket.localAddress ?? '0.0.0.0', socket.localPort ?? 0);
+    this.remoteAddress = toIpMultiaddr(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0, 'tcp');
+    this.localAddress = toIpMultiaddr(socket.localAddress ?? '0.0.0.0', socket.localPort ?? 0, 'tcp');
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData?.(chunk));
     socket.on('drain', () => this.onDrain?.());
@@ -148,23 +148,4 @@ class TcpConnection implements Connection {
     if (reset) this.#socket.destroy();
     else this.#socket.end();
   }
-}
-
-function parse(address: string): { host: string; port: number } {
-  let components: { name: string; value?: string }[];
-  try {
-    components = multiaddr(address).getComponents();
-  } catch {
-    throw new TransportError('ERR_ADDRESS_INVALID', `not a multiaddr: ${address}`);
-  }
-  const [ip, tcp] = components;
-  if (components.length !== 2 || (ip?.name !== 'ip4' && ip?.name !== 'ip6') || tcp?.name !== 'tcp') {
-    throw new TransportError('ERR_ADDRESS_INVALID', `not a TCP multiaddr: ${address}`);
-  }
-  return { host: ip.value!, port: Number(tcp.value) };
-}
-
-function toMultiaddr(host: string, port: number): string {
-  const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
-  return v4.includes(':') ? `/ip6/${v4}/tcp/${port}` : `/ip4/${v4}/tcp/${port}`;
 }

@@ -6,6 +6,7 @@ import { Libp2pTransport } from '../../transports/libp2p/index.ts';
 import { MemoryNetwork } from '../../transports/memory.ts';
 import { TcpTransport } from '../../transports/tcp.ts';
 import { UdpTransport } from '../../transports/udp/index.ts';
+import { received } from '../helpers/received.ts';
 
 interface Subject {
   name: string;
@@ -49,18 +50,6 @@ const SUBJECTS: Subject[] = [
   },
 ];
 
-/** Collect what a connection receives until `bytes` have arrived. */
-function receive(connection: Connection, bytes: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    connection.onData = (chunk) => {
-      chunks.push(Buffer.from(chunk));
-      got += chunk.length;
-      if (got >= bytes) resolve(Buffer.concat(chunks));
-    };
-  });
-}
 
 for (const subject of SUBJECTS) {
   describe(`transport compliance: ${subject.name}`, function () {
@@ -101,8 +90,8 @@ for (const subject of SUBJECTS) {
       const inbound = await accepted;
       const writes = Array.from({ length: 500 }, (_, i) => randomBytes(1 + ((i * 37) % 300)));
       const total = writes.reduce((sum, write) => sum + write.length, 0);
-      const atServer = receive(inbound, total);
-      const atClient = receive(outbound, total);
+      const atServer = received(inbound, total);
+      const atClient = received(outbound, total);
       for (const write of writes) outbound.write(write);
       for (const write of writes) inbound.write(write);
       assert.deepEqual(await atServer, Buffer.concat(writes));
@@ -113,7 +102,7 @@ for (const subject of SUBJECTS) {
       const outbound = await client.dial(address);
       const inbound = await accepted;
       const big = randomBytes(2 * 1024 * 1024);
-      const arrived = receive(inbound, big.length);
+      const arrived = received(inbound, big.length);
       outbound.write(big);
       assert.ok((await arrived).equals(big));
     });

@@ -11,6 +11,7 @@ import { createLibp2p } from 'libp2p';
 import { NodeIdentity } from '../../src/node/identity.ts';
 import type { Connection } from '../../src/net/transport.ts';
 import { Libp2pTransport, MYDHT_PROTOCOL } from '../../transports/libp2p/index.ts';
+import { received } from '../helpers/received.ts';
 
 /** An unmodified js-libp2p node, from the public packages and their defaults only. */
 function plainLibp2p() {
@@ -47,17 +48,6 @@ async function listening(transport: Libp2pTransport, address = '/ip4/127.0.0.1/t
   return { listener, address: listener.addresses[0]!, next };
 }
 
-function received(connection: Connection, bytes: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    connection.onData = (chunk) => {
-      chunks.push(Buffer.from(chunk));
-      got += chunk.length;
-      if (got >= bytes) resolve(Buffer.concat(chunks));
-    };
-  });
-}
 
 describe('libp2p transport', function () {
   this.timeout(30_000);

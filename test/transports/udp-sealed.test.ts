@@ -8,6 +8,7 @@ import { decodeBody, HEADER_BYTES, plainDatagram, readHeader, type DataBody } fr
 import { UdpTransport } from '../../transports/udp/index.ts';
 import { UdpProxy, type Direction } from '../helpers/udp-proxy.ts';
 import { until } from '../helpers/until.ts';
+import { received } from '../helpers/received.ts';
 
 /** What the path saw: each datagram's direction, type, whether sealed, and a plain DATA's sequence number. */
 function seen(proxy: UdpProxy) {
@@ -18,16 +19,6 @@ function seen(proxy: UdpProxy) {
   });
 }
 
-const received = (connection: Connection, bytes: number): Promise<Buffer> =>
-  new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    connection.onData = (chunk) => {
-      chunks.push(Buffer.from(chunk));
-      got += chunk.length;
-      if (got >= bytes) resolve(Buffer.concat(chunks));
-    };
-  });
 
 describe('udp transport: a sealed connection, seen from the path', function () {
   this.timeout(20_000);

@@ -1,5 +1,5 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { TransportError } from '../tcp.ts';
+import { TransportError } from '../transport-error.ts';
 
 /**
  * The address forms of the libp2p transport: `/ip4|ip6/<host>/tcp/<port>`, optionally followed

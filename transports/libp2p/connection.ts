@@ -1,7 +1,7 @@
 import type { Connection as Libp2pLink, Stream, StreamCloseEvent } from '@libp2p/interface';
 import { pipe } from 'it-pipe';
 import { WRITE_HIGH_WATER_MARK, type Connection, type SecureChannel } from '../../src/net/transport.ts';
-import { TransportError } from '../tcp.ts';
+import { TransportError } from '../transport-error.ts';
 import { withPeer } from './addresses.ts';
 
 let nextId = 1;

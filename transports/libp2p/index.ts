@@ -4,7 +4,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { NodeIdentity } from '../../src/node/identity.ts';
 import type { Connection, DialOptions, Listener, Transport } from '../../src/net/transport.ts';
 import { AbortedError } from '../../src/runtime/errors.ts';
-import { TransportError } from '../tcp.ts';
+import { TransportError } from '../transport-error.ts';
 import { isLibp2pAddress, parseAddress } from './addresses.ts';
 import { channelOf, Libp2pConnection, type StreamLimits } from './connection.ts';
 import { startLibp2p, type MydhtLibp2p } from './node.ts';

@@ -1,6 +1,6 @@
 import { AbortedError } from '../../src/runtime/errors.ts';
 import { WRITE_HIGH_WATER_MARK, type Connection, type SessionKeys } from '../../src/net/transport.ts';
-import { TransportError } from '../tcp.ts';
+import { TransportError } from '../transport-error.ts';
 import { DATA_SACK_BYTES, decodeBody, encodeBody, HEADER_BYTES, MAX_SACK_BYTES, plainDatagram, readHeader, type Body, type DataBody, type Header } from './packet.ts';
 import { DatagramSeal } from './seal.ts';
 import type { UdpLimits } from './limits.ts';

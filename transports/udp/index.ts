@@ -1,15 +1,15 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { multiaddr } from '@multiformats/multiaddr';
 import { AbortedError } from '../../src/runtime/errors.ts';
 import { SeededRandom } from '../../src/net/seeded-random.ts';
 import type { Connection, DialOptions, Listener, Transport } from '../../src/net/transport.ts';
-import { TransportError } from '../tcp.ts';
+import { TransportError } from '../transport-error.ts';
 import { UdpConnection, type ConnectionEnvironment } from './connection.ts';
 import { CookieJar } from './cookie.ts';
 import { resolveLimits, type UdpLimitOptions, type UdpLimits } from './limits.ts';
 import { decodeBody, HEADER_BYTES, plainDatagram, readHeader, type Header } from './packet.ts';
+import { parseIpMultiaddr, toIpMultiaddr } from '../ip-multiaddr.ts';
 
 export interface UdpTransportOptions extends UdpLimitOptions {
   /** Dial timeout when the caller gives none, ms: as TCP's. */
@@ -109,7 +109,7 @@ export class UdpTransport implements Transport {
   }
 
   async listen(address: string, accept: (connection: Connection) => void): Promise<Listener> {
-    const { host, port } = parse(address);
+    const { host, port } = parseIpMultiaddr(address, 'udp');
     const socket = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -119,7 +119,7 @@ export class UdpTransport implements Transport {
       });
     });
     const bound = socket.address();
-    const listener: UdpListener = { socket, address: toMultiaddr(bound.address, bound.port), accept, connections: new Map() };
+    const listener: UdpListener = { socket, address: toIpMultiaddr(bound.address, bound.port, 'udp'), accept, connections: new Map() };
     socket.on('error', () => {}); // a listener's socket errors are per datagram: nothing to do
     socket.on('message', (datagram, from) => this.#atListener(listener, datagram, from));
     this.#listeners.add(listener);
@@ -127,7 +127,7 @@ export class UdpTransport implements Transport {
   }
 
   async dial(address: string, options: DialOptions = {}): Promise<Connection> {
-    const { host, port } = parse(address);
+    const { host, port } = parseIpMultiaddr(address, 'udp');
     if (options.signal?.aborted) throw new AbortedError(options.signal.reason);
     const socket = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES });
     await new Promise<void>((resolve, reject) => {
@@ -141,7 +141,7 @@ export class UdpTransport implements Transport {
     const connection: UdpConnection = new UdpConnection(
       'outbound',
       new Uint8Array(randomBytes(8)),
-      { remote: address, local: toMultiaddr(local.address, local.port) },
+      { remote: address, local: toIpMultiaddr(local.address, local.port, 'udp') },
       this.#environment(
         (datagram) => socket.send(datagram),
         () => {
@@ -198,7 +198,7 @@ export class UdpTransport implements Transport {
       return this.#send(listener.socket, reply, from.port, from.address);
     }
     if (listener.connections.size >= (this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) return this.#drop('ERR_UDP_TOO_MANY_CONNECTIONS');
-    const remote = toMultiaddr(from.address, from.port);
+    const remote = toIpMultiaddr(from.address, from.port, 'udp');
     const connection: UdpConnection = new UdpConnection(
       'inbound',
       connectionId,
@@ -276,23 +276,4 @@ function sendQuietly(send: () => void): void {
   } catch {
     // ERR_SOCKET_DGRAM_NOT_RUNNING: the connection or listener closed in the same turn.
   }
-}
-
-function parse(address: string): { host: string; port: number } {
-  let components: { name: string; value?: string }[];
-  try {
-    components = multiaddr(address).getComponents();
-  } catch {
-    throw new TransportError('ERR_ADDRESS_INVALID', `not a multiaddr: ${address}`);
-  }
-  const [ip, udp] = components;
-  if (components.length !== 2 || (ip?.name !== 'ip4' && ip?.name !== 'ip6') || udp?.name !== 'udp') {
-    throw new TransportError('ERR_ADDRESS_INVALID', `not a UDP multiaddr: ${address}`);
-  }
-  return { host: ip.value!, port: Number(udp.value) };
-}
-
-function toMultiaddr(host: string, port: number): string {
-  const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
-  return v4.includes(':') ? `/ip6/${v4}/udp/${port}` : `/ip4/${v4}/udp/${port}`;
 }
