@@ -14,12 +14,17 @@ export interface PeerStoreConfig {
   livenessTimeoutMs?: number;
   /** Connected peers to keep: below it, known peers are dialed. */
   targetPeers?: number;
-  /** Known peers kept at most; the least recently seen offline ones go first. */
+  /**
+   * Known peers kept at most (default 2,000): contacts and sessions always, and besides them the
+   * most recently learned; the one learned longest ago goes first.
+   */
   maxPeers?: number;
   /** Kademlia's k: contacts per bucket and peers per answer (default 20). */
   k?: number;
   /** Loopback and private addresses are exempt from the routing table's IP diversity limits (default true). */
   exemptPrivate?: boolean;
+  /** Contacts of one subnet at most per bucket and per table (default 2 and 10). */
+  diversity?: { perBucket?: number; perTable?: number };
   /**
    * Past `targetPeers` sessions, one that carried nothing but liveness pings for this long is
    * closed, gently; 0 keeps every session (default 5 minutes).
@@ -27,7 +32,7 @@ export interface PeerStoreConfig {
   idleTimeoutMs?: number;
 }
 
-const DEFAULTS = { livenessIntervalMs: 5_000, livenessTimeoutMs: 15_000, targetPeers: 8, maxPeers: 10_000, k: 20, exemptPrivate: true, idleTimeoutMs: 300_000 };
+const DEFAULTS = { livenessIntervalMs: 5_000, livenessTimeoutMs: 15_000, targetPeers: 8, maxPeers: 2_000, k: 20, exemptPrivate: true, idleTimeoutMs: 300_000 };
 /** A contact pinged before it is evicted must answer within this long, ms. */
 const EVICTION_PING_TIMEOUT_MS = 2_000;
 /** A peer whose dial failed is not dialed again for this long, ms. */
@@ -61,7 +66,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
   // contact is alive if it has a session or can be dialed.
   const routing = new RoutingTable(Buffer.from(ctx.config.self, 'hex'), {
     k: options.k,
-    diversity: { exemptPrivate: options.exemptPrivate },
+    diversity: { ...options.diversity, exemptPrivate: options.exemptPrivate },
     ping: async (contact) => {
       if (peers.get(contact.idHex)?.connected === true) return true;
       return mainLoop
@@ -98,10 +103,18 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
     return known;
   };
 
+  /**
+   * Forget the peer learned longest ago that is neither a session nor a contact. The map keeps
+   * insertion order: sessions and contacts met at its front go to its back, so each eviction
+   * looks at few entries (every lookup's answers are learned, so this runs often).
+   */
   const evictOne = (): void => {
-    let oldest: [string, Known] | undefined;
-    for (const entry of peers) if (!entry[1].connected && (oldest === undefined || entry[1].lastSeen < oldest[1].lastSeen)) oldest = entry;
-    if (oldest !== undefined) peers.delete(oldest[0]);
+    for (let looked = peers.size; looked > 0; looked--) {
+      const [id, known] = peers.entries().next().value!;
+      peers.delete(id);
+      if (!known.connected && routing.get(id) === undefined) return;
+      peers.set(id, known);
+    }
   };
 
   /** The answered contacts closest to `target`, as their records. */

@@ -68,6 +68,12 @@ export interface NodeConfig extends NodeTuning {
    * each speaks the global service's protocol, and peers reach it with `query({ service })`.
    */
   services?: Record<string, ApplicationService>;
+  /**
+   * Replace a built-in service with another module speaking its protocol (a peer store that
+   * persists, one that logs each command, or a misbehaving one in a simulated attack). The main
+   * loop owns the sockets and must stay same-loop whatever its module.
+   */
+  modules?: Partial<Record<Exclude<NodeServiceName, 'global'>, ServiceModule>>;
 }
 
 /** Assemble a node from its configuration: identity, transports, and each service under its spawner. */
@@ -78,7 +84,7 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     NodeServiceName,
     SpawnerKind
   >;
-  const { dataDir, identity: _identity, transports, spawners: _spawners, global, listen, bootstrap, services, ...tuning } = config;
+  const { dataDir, identity: _identity, transports, spawners: _spawners, global, listen, bootstrap, services, modules, ...tuning } = config;
   const kvConfig = {
     ...(dataDir === undefined ? { store: 'memory' } : { store: 'lmdb', dataDir }),
     ...(tuning.maxValueBytes === undefined ? {} : { maxValueBytes: tuning.maxValueBytes }),
@@ -89,7 +95,7 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     ...(global === undefined && tuning.globalConfig === undefined ? { globalConfig: kvConfig } : {}),
     identity,
     transports: transports ?? [new TcpTransport()],
-    modules: { ...BUILTIN_SERVICES, global: global ?? KV_SERVICE },
+    modules: { ...BUILTIN_SERVICES, ...modules, global: global ?? KV_SERVICE },
     spawners,
     system: createServiceSystem(config.log === undefined ? {} : { log: config.log }),
     listen: listen ?? [],

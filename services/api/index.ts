@@ -4,6 +4,7 @@ import type { SessionMessage } from '../../src/node/messages.ts';
 import { PeerRecord } from '../../src/node/peer-record.ts';
 import { DEFAULT_ALPHA, DEFAULT_HOP_LIMIT, lookup, type LookupPeer } from '../../src/dht/lookup.ts';
 import { DEFAULT_K } from '../../src/dht/routing-table.ts';
+import { DEFAULT_DIVERSITY, subnetOf } from '../../src/dht/ip-diversity.ts';
 import { MAX_SEEK_HOPS } from '../../src/dht/seek.ts';
 import { DEFAULT_RECORD_LIMITS } from '../../src/dht/records.ts';
 import { detached } from '../../src/runtime/mailbox.ts';
@@ -22,6 +23,10 @@ export interface ApiConfig {
   k?: number;
   /** Largest record value a hop passes on, bytes (default 64 KiB). */
   maxValueBytes?: number;
+  /** Peers of one /24 at most among a lookup's candidates and results (default 2, the buckets' limit). */
+  perSubnet?: number;
+  /** Loopback and private addresses are not limited (default true). */
+  exemptPrivate?: boolean;
 }
 
 const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
@@ -46,6 +51,8 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     tag === undefined || progress !== true ? undefined : (event) => detached(events.send({ type: 'emit', event: { type: 'query', tag, event } }));
   const defaultTimeout = ctx.config.defaultTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   const k = ctx.config.k ?? DEFAULT_K;
+  const perSubnet = ctx.config.perSubnet ?? DEFAULT_DIVERSITY.perBucket;
+  const exemptPrivate = ctx.config.exemptPrivate ?? DEFAULT_DIVERSITY.exemptPrivate;
   const table = new QueryTable(ctx.config.maxPending ?? DEFAULT_MAX_PENDING);
   const self = Buffer.from(ctx.config.self, 'hex');
   /** Iterative lookups in flight, by the tag they can be cancelled by. */
@@ -114,13 +121,18 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     concurrency: 100_000,
     handlers: {
       query: (command) => runQuery(command),
-      lookup: async ({ target, want, origin, count, alpha, hopLimit, timeoutMs, tag, progress }) => {
+      lookup: async ({ target, want, origin, count, alpha, hopLimit, paths, timeoutMs, tag, progress }) => {
         const report = reporter(tag, progress);
         const wanted = count ?? k;
         const step = timeoutMs ?? STEP_TIMEOUT_MS;
         const abort = new AbortController();
         if (tag !== undefined) lookups.set(tag, abort);
-        const toPeer = (record: PeerRecord): LookupPeer & { record: PeerRecord } => ({ id: record.id, idHex: record.idHex, record });
+        const toPeer = (record: PeerRecord): LookupPeer & { record: PeerRecord } => ({
+          id: record.id,
+          idHex: record.idHex,
+          group: record.addresses[0] === undefined ? undefined : subnetOf(record.addresses[0], exemptPrivate),
+          record,
+        });
         const seeds = await peerStore.call({ type: 'closest', target, count: wanted });
         const values: unknown[] = [];
         const result = await lookup({
@@ -130,6 +142,8 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
           count: wanted,
           ...(alpha === undefined ? {} : { alpha }),
           ...(hopLimit === undefined ? {} : { hopLimit }),
+          ...(paths === undefined ? {} : { paths }),
+          perGroup: perSubnet,
           seeds: seeds.map(toPeer),
           ask: async (peer) => {
             const answer = await seeker.askOne(peer.record, { target, want: want ?? 'nodes', origin, timeoutMs: step });

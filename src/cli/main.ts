@@ -71,6 +71,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--config <file>', 'a JSON config file (docs/configuration.md); MYDHT_* variables and these flags override it')
     .option('--listen <multiaddr...>', 'multiaddrs to listen on (default /ip4/0.0.0.0/tcp/4001)')
     .option('--bootstrap <multiaddr...>', 'multiaddrs of nodes to join through')
+    .option('--announce <multiaddr...>', "addresses announced in the node's record ahead of those it listens on")
     .addOption(new Option('--transports <names...>', 'transports to run (default tcp)').choices(TRANSPORT_NAMES))
     .option('--data-dir <dir>', 'where the node key, the LMDB store and the API token live (default ./mydht-data)')
     .option('--api <host:port>', 'where the control API listens (default 127.0.0.1:5001; another host needs the bearer token)')
@@ -83,6 +84,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         config?: string;
         listen?: string[];
         bootstrap?: string[];
+        announce?: string[];
         transports?: (typeof TRANSPORT_NAMES)[number][];
         dataDir?: string;
         api?: string;
@@ -97,6 +99,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           flags: {
             ...(options.listen === undefined ? {} : { listen: options.listen }),
             ...(options.bootstrap === undefined ? {} : { bootstrap: options.bootstrap }),
+            ...(options.announce === undefined ? {} : { announce: options.announce }),
             ...(options.transports === undefined ? {} : { transports: options.transports }),
             ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
             ...(options.api === undefined ? {} : { api: options.api }),

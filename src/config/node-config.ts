@@ -24,6 +24,11 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
   dataDir: z.string().min(1).default('./mydht-data').describe('where the node key, the LMDB record store and the API token live'),
   listen: z.array(z.string().min(1)).default(['/ip4/0.0.0.0/tcp/4001']).describe('multiaddrs to listen on'),
   bootstrap: z.array(z.string().min(1)).default([]).describe('multiaddrs of nodes to join through'),
+  announce: z
+    .array(z.string().regex(/^\/[^\s]{1,255}$/, 'expected a multiaddr, /ip4/.../tcp/...'))
+    .max(8)
+    .default([])
+    .describe("addresses announced in the node's record ahead of those it listens on (a NAT's public address)"),
   transports: z
     .array(z.enum(TRANSPORT_NAMES))
     .min(1)
@@ -45,6 +50,11 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
     .describe('how lookups, gets and puts query the network'),
   replication: z.number().int().min(1).max(64).default(20).describe("Kademlia's k"),
   exemptPrivateAddresses: z.boolean().default(true).describe('loopback and private addresses escape the IP diversity limits'),
+  ipDiversity: z
+    .strictObject({ perBucket: z.number().int().min(1).default(2), perTable: z.number().int().min(1).default(10) })
+    .default({ perBucket: 2, perTable: 10 })
+    .describe('contacts of one /24 at most per bucket and lookup result, and per routing table'),
+  disjointPaths: z.number().int().min(1).max(8).default(1).describe('disjoint paths of an iterative lookup (S/Kademlia)'),
   maxValueBytes: z.number().int().min(1).max(1024 * 1024).default(64 * 1024).describe('largest record value'),
   recordValidators: z.string().min(1).optional().describe('a module of plain-record namespace validators'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('log lines at this level and above'),
@@ -82,6 +92,7 @@ export const ENVIRONMENT: Record<string, keyof NodeConfigInput> = {
   MYDHT_DATA_DIR: 'dataDir',
   MYDHT_LISTEN: 'listen',
   MYDHT_BOOTSTRAP: 'bootstrap',
+  MYDHT_ANNOUNCE: 'announce',
   MYDHT_TRANSPORTS: 'transports',
   MYDHT_API: 'api',
   MYDHT_SPAWNERS: 'spawners',
@@ -90,7 +101,7 @@ export const ENVIRONMENT: Record<string, keyof NodeConfigInput> = {
   MYDHT_LOG_LEVEL: 'logLevel',
 };
 
-const LIST_FIELDS = new Set<string>(['listen', 'bootstrap', 'transports']);
+const LIST_FIELDS = new Set<string>(['listen', 'bootstrap', 'announce', 'transports']);
 const NUMBER_FIELDS = new Set<string>(['replication']);
 
 /**

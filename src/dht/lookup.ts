@@ -4,6 +4,8 @@ import { compareDistance } from './xor.ts';
 export interface LookupPeer {
   id: Uint8Array;
   idHex: string;
+  /** The network group it is in (its /24), counted against `perGroup`; none is not limited. */
+  group?: string | undefined;
 }
 
 export interface LookupOptions<P extends LookupPeer> {
@@ -24,6 +26,14 @@ export interface LookupOptions<P extends LookupPeer> {
   /** Rounds of requests at most. */
   hopLimit?: number;
   signal?: AbortSignal;
+  /** Disjoint paths (S/Kademlia), 1 by default: see `lookup`. */
+  paths?: number;
+  /**
+   * Peers of one group at most among a path's `count` closest, and among the results (IP
+   * diversity, as the routing table's buckets): a peer past it waits, unasked, until closer ones
+   * fail. Not limited by default.
+   */
+  perGroup?: number;
   /** This node's id: never a result. */
   self?: Uint8Array;
   /** Told of each answer, for progress reports. */
@@ -54,12 +64,34 @@ export interface LookupResult<P extends LookupPeer> {
 
 export const DEFAULT_ALPHA = 3;
 export const DEFAULT_HOP_LIMIT = 20;
+/** Disjoint paths a lookup may take at most. */
+export const MAX_PATHS = 8;
+
+interface Entry<P> {
+  peer: P;
+  hop: number;
+  /** The path that learned the peer first: the only one that may ask it. */
+  path: number;
+  state: 'new' | 'asking' | 'answered' | 'failed';
+}
 
 /**
  * An iterative Kademlia lookup: keep α requests in flight to the closest peers not yet asked,
  * learn closer peers from each answer, and stop once the `count` closest known peers have all
  * answered (or failed), or the hop limit is reached. Only peers that answered are results. Each
  * peer is asked at most once (the loop filter), however often it is named.
+ *
+ * With `paths` above 1 the lookup runs S/Kademlia's disjoint paths: the seeds are dealt out
+ * among the paths, closest first, and a peer belongs to the path that learned it first, so no
+ * peer is asked by two paths and peers named by one path's answers never enter another's. Each
+ * path keeps its own α in flight and ends on its own `count` closest. A malicious peer that
+ * answers with its accomplices then captures only the path that asked it; the others still
+ * converge on the honest peers around the target. The result is the closest that answered on
+ * any path.
+ *
+ * With `perGroup`, no more than that many peers of one network group (a /24) are among a path's
+ * candidates or the results: Sybils ground close to the target but run from a few subnets can then
+ * take only a few of the places, and the honest peers behind them are still asked and returned.
  */
 export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): Promise<LookupResult<P>> {
   const count = options.count ?? 20;
@@ -67,33 +99,59 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
   const hopLimit = options.hopLimit ?? DEFAULT_HOP_LIMIT;
   const target = options.target;
   const selfHex = options.self === undefined ? undefined : Buffer.from(options.self).toString('hex');
-  const known = new Map<string, { peer: P; hop: number; state: 'new' | 'asking' | 'answered' | 'failed' }>();
+  const seeds = [...options.seeds].filter((seed) => seed.idHex !== selfHex).sort((a, b) => compareDistance(target, a.id, b.id));
+  // A path without a seed of its own would have nothing to ask.
+  const paths = Math.max(1, Math.min(Math.floor(options.paths ?? 1) || 1, MAX_PATHS, seeds.length));
+  const known = new Map<string, Entry<P>>();
+  const byPath: Entry<P>[][] = Array.from({ length: paths }, () => []);
+  const inFlight: number[] = new Array<number>(paths).fill(0);
   let hops = 0;
   let queried = 0;
   let failed = 0;
 
-  const learn = (peer: P, hop: number): boolean => {
+  const learn = (peer: P, hop: number, path: number): boolean => {
     if (peer.idHex === selfHex || known.has(peer.idHex)) return false;
-    known.set(peer.idHex, { peer, hop, state: 'new' });
+    const entry: Entry<P> = { peer, hop, path, state: 'new' };
+    known.set(peer.idHex, entry);
+    byPath[path]!.push(entry);
     return true;
   };
-  for (const seed of options.seeds) learn(seed, 1);
+  seeds.forEach((seed, i) => learn(seed, 1, i % paths));
 
-  const byDistance = (): { peer: P; hop: number; state: string }[] =>
-    [...known.values()].filter((entry) => entry.state !== 'failed').sort((a, b) => compareDistance(target, a.peer.id, b.peer.id));
+  const perGroup = options.perGroup ?? Infinity;
+  /** The `count` closest of `entries`, closest first, no group past `perGroup`. */
+  const closestOf = (entries: Entry<P>[]): Entry<P>[] => {
+    entries.sort((a, b) => compareDistance(target, a.peer.id, b.peer.id));
+    if (perGroup === Infinity) return entries.slice(0, count);
+    const taken: Entry<P>[] = [];
+    const inGroup = new Map<string, number>();
+    for (const entry of entries) {
+      if (taken.length >= count) break;
+      const group = entry.peer.group;
+      if (group !== undefined) {
+        const n = inGroup.get(group) ?? 0;
+        if (n >= perGroup) continue;
+        inGroup.set(group, n + 1);
+      }
+      taken.push(entry);
+    }
+    return taken;
+  };
+  /** A path's `count` closest peers that have not failed. */
+  const ranked = (path: number): Entry<P>[] => {
+    const entries = byPath[path]!.filter((entry) => entry.state !== 'failed');
+    byPath[path] = entries;
+    return closestOf(entries);
+  };
 
   return new Promise((resolve, reject) => {
-    let inFlight = 0;
     let finished = false;
     let stopped = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
       options.signal?.removeEventListener('abort', onAbort);
-      const closest = byDistance()
-        .filter((entry) => entry.state === 'answered')
-        .slice(0, count)
-        .map((entry) => entry.peer);
+      const closest = closestOf([...known.values()].filter((entry) => entry.state === 'answered')).map((entry) => entry.peer);
       resolve({ closest, hops, queried, failed, stopped });
     };
     const onAbort = (): void => {
@@ -103,50 +161,50 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
+    const ask = (entry: Entry<P>): void => {
+      entry.state = 'asking';
+      inFlight[entry.path]!++;
+      queried++;
+      options.onEvent?.({ type: 'asked', peer: entry.peer.idHex, hop: entry.hop });
+      options.ask(entry.peer).then(
+        (answer) => {
+          entry.state = 'answered';
+          hops = Math.max(hops, entry.hop);
+          let learned = 0;
+          for (const peer of answer.peers) if (learn(peer, entry.hop + 1, entry.path)) learned++;
+          options.onEvent?.({ type: 'answered', peer: entry.peer.idHex, hop: entry.hop, learned });
+          if (answer.value !== undefined && answer.value !== null && options.onValue?.(answer.value, entry.peer, entry.hop) === true) stopped = true;
+        },
+        (err: unknown) => {
+          entry.state = 'failed';
+          failed++;
+          options.onEvent?.({ type: 'failed', peer: entry.peer.idHex, hop: entry.hop, error: String((err as Error)?.message ?? err) });
+        },
+      ).finally(() => {
+        inFlight[entry.path]!--;
+        pump();
+      });
+    };
+
     const pump = (): void => {
       if (finished) return;
       if (stopped) {
         finish();
         return;
       }
-      const ranked = byDistance().slice(0, count);
-      // Done when none of the `count` closest is new or still being asked.
-      if (ranked.every((entry) => entry.state === 'answered') && inFlight === 0) {
-        finish();
-        return;
-      }
-      for (const entry of ranked) {
-        if (inFlight >= alpha) break;
-        if (entry.state !== 'new') continue;
-        if (entry.hop > hopLimit) {
-          entry.state = 'failed';
-          continue;
+      for (let path = 0; path < paths; path++) {
+        // A path is done when none of its `count` closest is new or still being asked.
+        for (const entry of ranked(path)) {
+          if (inFlight[path]! >= alpha) break;
+          if (entry.state !== 'new') continue;
+          if (entry.hop > hopLimit) {
+            entry.state = 'failed';
+            continue;
+          }
+          ask(entry);
         }
-        const current = known.get(entry.peer.idHex)!;
-        current.state = 'asking';
-        inFlight++;
-        queried++;
-        options.onEvent?.({ type: 'asked', peer: current.peer.idHex, hop: current.hop });
-        options.ask(entry.peer).then(
-          (answer) => {
-            current.state = 'answered';
-            hops = Math.max(hops, current.hop);
-            let learned = 0;
-            for (const peer of answer.peers) if (learn(peer, current.hop + 1)) learned++;
-            options.onEvent?.({ type: 'answered', peer: current.peer.idHex, hop: current.hop, learned });
-            if (answer.value !== undefined && answer.value !== null && options.onValue?.(answer.value, current.peer, current.hop) === true) stopped = true;
-          },
-          (err: unknown) => {
-            current.state = 'failed';
-            failed++;
-            options.onEvent?.({ type: 'failed', peer: current.peer.idHex, hop: current.hop, error: String((err as Error)?.message ?? err) });
-          },
-        ).finally(() => {
-          inFlight--;
-          pump();
-        });
       }
-      if (inFlight === 0) finish();
+      if (inFlight.every((n) => n === 0)) finish();
     };
     pump();
   });

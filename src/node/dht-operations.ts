@@ -21,6 +21,8 @@ export interface QueryOptions {
   alpha?: number;
   /** Hops a query may go at most (default 20; forwarded queries at most 32). */
   hopLimit?: number;
+  /** Iterative: disjoint paths (S/Kademlia); default the node's disjointPaths. */
+  paths?: number;
   /** Peers a lookup wants (default k, the replication factor). */
   count?: number;
   signal?: AbortSignal;
@@ -53,6 +55,8 @@ export interface DhtOperationsParts {
   /** What a record taken from a get must fit in. */
   limits: RecordLimits;
   queryMode: QueryMode | string;
+  /** Disjoint paths of an iterative lookup that names none. */
+  disjointPaths: number | undefined;
   /** The module of plain-record namespace validators, applied to what a get returns. */
   validators: string | undefined;
   /** Told of every lookup this node finishes (for metrics). */
@@ -244,6 +248,7 @@ export class DhtOperations {
 
   async #lookupTagged(target: Uint8Array, want: 'value' | 'nodes', mode: QueryMode, options: QueryOptions, tag: string, progress: boolean): Promise<LookupReply> {
     if (mode.kind === 'iterative') {
+      const paths = options.paths ?? this.#parts.disjointPaths;
       return this.#parts.service('api').call(
         {
           type: 'lookup',
@@ -256,6 +261,7 @@ export class DhtOperations {
           ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
           ...(options.alpha === undefined ? {} : { alpha: options.alpha }),
           ...(options.hopLimit === undefined ? {} : { hopLimit: options.hopLimit }),
+          ...(paths === undefined ? {} : { paths }),
         },
         { timeout: (options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS) * 8 },
       );

@@ -52,6 +52,26 @@ export interface NodeTuning {
    * internet should turn it off.
    */
   exemptPrivateAddresses?: boolean;
+  /**
+   * IP diversity limits: contacts of one /24 (IPv6: /48) at most per bucket (default 2) and in the
+   * whole routing table (default 10); `perBucket` also bounds the peers of one /24 among an
+   * iterative lookup's candidates and results, so Sybils ground close to a key from a few subnets
+   * cannot take all of its k places. Raising them weakens that defence (Sybil, eclipse); for
+   * private clusters without private addresses.
+   */
+  ipDiversity?: { perBucket?: number; perTable?: number };
+  /**
+   * Addresses announced in this node's record ahead of those it listens on: where peers reach it
+   * from outside (a NAT's public address, a forwarded port). Its /24 is the one the diversity
+   * limits count. Dials use the first address of a record that one of the dialer's transports handles.
+   */
+  announce?: string[];
+  /**
+   * Disjoint paths of an iterative lookup (S/Kademlia), default 1: with d paths no peer is asked
+   * by two paths, so a malicious peer that answers with fake closer peers captures one path, not
+   * the lookup. Each path keeps alpha requests in flight: d paths cost about d times the requests.
+   */
+  disjointPaths?: number;
   /** Every bucket not refreshed for this long is looked up again, ms (default 10 min, as kad-dht). */
   refreshIntervalMs?: number;
   /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */

@@ -69,7 +69,8 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     this.identity = parts.identity;
     this.system = parts.system;
     this.#parts = parts;
-    this.#record = PeerRecord.create(parts.identity, [], 0);
+    this.#addresses = [...(parts.announce ?? [])];
+    this.#record = PeerRecord.create(parts.identity, this.#addresses, 0);
     this.#dht = new DhtOperations({
       service: (name) => this.#service(name),
       record: () => this.#record,
@@ -77,6 +78,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
       k: parts.replication ?? DEFAULT_K,
       limits: { ...DEFAULT_RECORD_LIMITS, maxValueBytes: parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes },
       queryMode: parts.queryMode ?? 'iterative',
+      disjointPaths: parts.disjointPaths,
       validators: parts.recordValidators,
       observe: (lookup) => void this.emit('lookup', lookup),
       watch: (tag, listener) => {
@@ -144,9 +146,12 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         ...(parts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: parts.idleTimeoutMs }),
         ...(parts.replication === undefined ? {} : { k: parts.replication }),
         ...(parts.exemptPrivateAddresses === undefined ? {} : { exemptPrivate: parts.exemptPrivateAddresses }),
+        ...(parts.ipDiversity === undefined ? {} : { diversity: parts.ipDiversity }),
       }),
       spec('api', {
         self: this.id,
+        ...(parts.exemptPrivateAddresses === undefined ? {} : { exemptPrivate: parts.exemptPrivateAddresses }),
+        ...(parts.ipDiversity?.perBucket === undefined ? {} : { perSubnet: parts.ipDiversity.perBucket }),
         ...(parts.replication === undefined ? {} : { k: parts.replication }),
         ...(parts.maxValueBytes === undefined ? {} : { maxValueBytes: parts.maxValueBytes }),
       }),

@@ -227,6 +227,8 @@ export interface ApiProtocol {
       count?: number;
       alpha?: number;
       hopLimit?: number;
+      /** Disjoint paths (S/Kademlia), 1 by default. */
+      paths?: number;
       timeoutMs?: number;
       tag?: string;
       /** Send each step to the events service as a `query` event under `tag`. */

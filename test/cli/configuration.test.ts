@@ -33,4 +33,18 @@ describe('node configuration', () => {
   it('a query mode is checked like the --query flag', async () => {
     await assert.rejects(loadNodeConfig({ flags: { queryMode: 'mixed:x' } }), (err: Error) => /queryMode: expected iterative, proxy, async, mixed or mixed:N/.test(err.message));
   });
+
+  it('announced addresses come from the file, MYDHT_ANNOUNCE or --announce; a bad one names the field', async () => {
+    const config = await loadNodeConfig({ env: { MYDHT_ANNOUNCE: '/ip4/203.0.113.7/tcp/4001,/ip4/203.0.113.7/udp/4001' } });
+    assert.deepEqual(config.announce, ['/ip4/203.0.113.7/tcp/4001', '/ip4/203.0.113.7/udp/4001']);
+    await assert.rejects(loadNodeConfig({ flags: { announce: ['203.0.113.7:4001'] } }), (err: Error & { code?: string }) => err.code === 'ERR_CONFIG' && /announce/.test(err.message));
+  });
+
+  it('IP diversity limits take what is given and default the rest; disjoint paths are 1 to 8', async () => {
+    const config = await loadNodeConfig({ flags: { ipDiversity: { perBucket: 3 } } });
+    assert.deepEqual(config.ipDiversity, { perBucket: 3, perTable: 10 });
+    assert.equal(config.disjointPaths, 1);
+    await assert.rejects(loadNodeConfig({ flags: { disjointPaths: 9 } }), { code: 'ERR_CONFIG' });
+    await assert.rejects(loadNodeConfig({ flags: { ipDiversity: { perBucket: 0 } } }), { code: 'ERR_CONFIG' });
+  });
 });

@@ -19,7 +19,14 @@ function network(size: number, random: SeededRandom) {
   }
   const closestKnown = (at: LookupPeer, target: Uint8Array): LookupPeer[] =>
     [...tables.get(at.idHex)!].sort((a, b) => compareDistance(target, a.id, b.id)).slice(0, 20);
-  return { peers, closestKnown };
+  /** The ids of the 20 peers truly closest to `target`, other than `origin`. */
+  const truth = (origin: LookupPeer, target: Uint8Array): string[] =>
+    peers
+      .filter((p) => p !== origin)
+      .sort((a, b) => compareDistance(target, a.id, b.id))
+      .slice(0, 20)
+      .map((p) => p.idHex);
+  return { peers, closestKnown, truth };
 }
 
 describe(`iterative lookup (seed ${SEED})`, () => {
@@ -37,14 +44,9 @@ describe(`iterative lookup (seed ${SEED})`, () => {
         seeds: net.closestKnown(origin, target),
         ask: async (peer) => ({ peers: net.closestKnown(peer, target) }),
       });
-      const truth = net.peers
-        .filter((p) => p !== origin)
-        .sort((a, b) => compareDistance(target, a.id, b.id))
-        .slice(0, 20)
-        .map((p) => p.idHex);
       assert.deepEqual(
         result.closest.map((p) => p.idHex),
-        truth,
+        net.truth(origin, target),
       );
       hops.push(result.hops);
     }
@@ -95,5 +97,100 @@ describe(`iterative lookup (seed ${SEED})`, () => {
     });
     controller.abort(new Error('stop'));
     await assert.rejects(pending, /stop/);
+  });
+
+  describe('under an eclipse attempt: Sybils ground close to the target, and 20% of peers naming only them', () => {
+    // Sybils are the 20 peers closest to every target asked here: they share the target's first
+    // 16 bits. Every Sybil, and every other malicious peer, answers with the Sybils only.
+    const attacker = new SeededRandom(SEED + 1);
+    const malicious = new Set(net.peers.filter(() => attacker.next() < 0.2).map((p) => p.idHex));
+    const sybilsNear = (target: Uint8Array): LookupPeer[] =>
+      Array.from({ length: 20 }, (_, i) => {
+        const id = new Uint8Array(32).map(() => attacker.int(0, 255));
+        id.set(target.subarray(0, 2));
+        return { id, idHex: `${Buffer.from(id).toString('hex')}`, group: `evil-${i % 4}` };
+      });
+    const attempt = async (paths: number, perGroup?: number): Promise<{ found: number; asked: number }> => {
+      let found = 0;
+      let asked = 0;
+      const trial = new SeededRandom(SEED + 2);
+      for (let i = 0; i < 100; i++) {
+        let origin = net.peers[trial.int(0, net.peers.length - 1)]!;
+        while (malicious.has(origin.idHex)) origin = net.peers[trial.int(0, net.peers.length - 1)]!;
+        const target = new Uint8Array(32).map(() => trial.int(0, 255));
+        const sybils = sybilsNear(target);
+        const sybilIds = new Set(sybils.map((p) => p.idHex));
+        const honest = net.peers.filter((p) => !malicious.has(p.idHex) && p !== origin).sort((a, b) => compareDistance(target, a.id, b.id))[0]!;
+        let reached = false;
+        const result = await lookup({
+          target,
+          self: origin.id,
+          paths,
+          ...(perGroup === undefined ? {} : { perGroup }),
+          seeds: net.closestKnown(origin, target),
+          ask: async (peer) => {
+            // A get ends at the first honest holder asked: the closest honest peer is one.
+            if (peer === honest) reached = true;
+            return { peers: malicious.has(peer.idHex) || sybilIds.has(peer.idHex) ? sybils : net.closestKnown(peer, target) };
+          },
+        });
+        asked += result.queried;
+        if (reached) found++;
+      }
+      return { found, asked };
+    };
+
+    it('one path is led among the Sybils; disjoint paths and a per-group limit each get through', async () => {
+      const one = await attempt(1);
+      const disjoint = await attempt(4);
+      const limited = await attempt(1, 2);
+      console.log(
+        `      closest honest peer asked in 100 lookups: 1 path ${one.found} (${one.asked / 100} asked each), ` +
+          `4 disjoint paths ${disjoint.found} (${disjoint.asked / 100}), 1 path with 2 per group ${limited.found} (${limited.asked / 100})`,
+      );
+      assert.ok(one.found < 80, `the attack should hurt one path: ${one.found}`);
+      assert.ok(disjoint.found >= 90, `disjoint paths: ${disjoint.found}`);
+      assert.ok(limited.found >= 90, `per-group limit: ${limited.found}`);
+    });
+  });
+
+  it('disjoint paths: no peer is asked twice, the seeds are shared out, and every path runs to its end', async () => {
+    const origin = net.peers[3]!;
+    const target = new Uint8Array(32).fill(42);
+    const asked = new Map<string, number>();
+    const seeds = net.closestKnown(origin, target);
+    const result = await lookup({
+      target,
+      self: origin.id,
+      paths: 4,
+      seeds,
+      ask: async (peer) => {
+        asked.set(peer.idHex, (asked.get(peer.idHex) ?? 0) + 1);
+        return { peers: net.closestKnown(peer, target) };
+      },
+    });
+    assert.ok([...asked.values()].every((times) => times === 1));
+    assert.deepEqual(
+      result.closest.map((p) => p.idHex),
+      net.truth(origin, target),
+    );
+    // Four paths each converge on their own 20: about four times the peers one path asks.
+    const single = await lookup({ target, self: origin.id, seeds, ask: async (peer) => ({ peers: net.closestKnown(peer, target) }) });
+    assert.ok(result.queried > 2 * single.queried, `${result.queried} against ${single.queried}`);
+  });
+
+  it('a per-group limit keeps the results to that many of one group', async () => {
+    const origin = net.peers[4]!;
+    const target = new Uint8Array(32).fill(99);
+    const grouped = (peer: LookupPeer): LookupPeer => ({ ...peer, group: peer.idHex.slice(0, 1) < '8' ? 'low' : 'high' });
+    const result = await lookup({
+      target,
+      self: origin.id,
+      perGroup: 2,
+      seeds: net.closestKnown(origin, target).map(grouped),
+      ask: async (peer) => ({ peers: net.closestKnown(peer, target).map(grouped) }),
+    });
+    assert.ok(result.closest.length <= 4);
+    for (const group of ['low', 'high']) assert.ok(result.closest.filter((p) => p.group === group).length <= 2);
   });
 });

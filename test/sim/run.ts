@@ -14,6 +14,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     nodes: { type: 'string' },
     keys: { type: 'string' },
+    replication: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -35,6 +36,7 @@ for (const name of names) {
     seed,
     ...(values.nodes === undefined ? {} : { nodes: Number(values.nodes) }),
     ...(values.keys === undefined ? {} : { keys: Number(values.keys) }),
+    ...(values.replication === undefined ? {} : { replication: Number(values.replication) }),
   });
   const rss = process.memoryUsage().rss;
   const summary = {

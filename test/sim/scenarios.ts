@@ -1,6 +1,12 @@
 import { immutableRecord, type DhtRecord } from '../../src/dht/records.ts';
+import type { NodeConfig } from '../../src/assemble.ts';
 import type { MyDhtNode } from '../../src/node/node.ts';
-import { Simulation } from './simulation.ts';
+import { createHash } from 'node:crypto';
+import { serviceModule } from '../../src/runtime/service.ts';
+import { compareDistance } from '../../src/dht/xor.ts';
+import { attack, grind } from './attacker.ts';
+import type { NodeIdentity } from '../../src/node/identity.ts';
+import { memoryAddress, Simulation, type SimulationOptions } from './simulation.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 
 /** One measured figure and the bar it must clear (`higher`: at least the bar; `lower`: at most). */
@@ -32,6 +38,8 @@ export interface ScenarioOptions {
   nodes?: number;
   /** Keys put; each scenario has its default. */
   keys?: number;
+  /** Kademlia's k for every node (default 20). */
+  replication?: number;
 }
 
 const MINUTE = 60_000;
@@ -62,12 +70,12 @@ export function bar(name: string, value: number, threshold: number, better: 'hig
 }
 
 /** Put `count` records, each from a random live node. */
-async function putKeys(sim: Simulation, count: number): Promise<DhtRecord[]> {
+async function putKeys(sim: Simulation, count: number, from: () => MyDhtNode = () => sim.pick()): Promise<DhtRecord[]> {
   const records: DhtRecord[] = [];
   for (let i = 0; i < count; i++) {
     const record = immutableRecord(new TextEncoder().encode(`sim ${i} ${sim.random.next()}`));
     records.push(record);
-    await sim.clock.settle(sim.pick().put(record));
+    await sim.clock.settle(from().put(record));
   }
   return records;
 }
@@ -89,11 +97,13 @@ async function run(
   options: ScenarioOptions,
   nodes: number,
   body: (sim: Simulation) => Promise<{ bars: Bar[]; notes?: Record<string, number> }>,
-  node: Partial<typeof SIM_NODE> = {},
+  node: Partial<SimulationOptions['node']> = {},
+  simulation: Pick<SimulationOptions, 'configure'> = {},
 ): Promise<ScenarioResult> {
   const realStart = process.hrtime.bigint();
   const virtualStart = clock.now;
-  const sim = new Simulation(clock, { seed: options.seed, latencyMs: { min: 5, max: 50 }, node: { ...SIM_NODE, ...node } });
+  const replication = options.replication === undefined ? {} : { replication: options.replication };
+  const sim = new Simulation(clock, { ...simulation, seed: options.seed, latencyMs: { min: 5, max: 50 }, node: { ...SIM_NODE, ...replication, ...node } });
   const { bars, notes } = await body(sim);
   const events = sim.events;
   await sim.stop();
@@ -108,6 +118,124 @@ async function run(
     bars,
     notes: notes ?? {},
   };
+}
+
+/** Disjoint paths the defended lookups take in the eclipse scenario. */
+const ECLIPSE_PATHS = 2;
+/** The attacker's subnets: every Sybil is in one of these /24s. */
+const ATTACKER_SUBNETS = ['45.33.1', '45.33.2', '45.33.3', '45.33.4'];
+
+/** A public IPv4 address for honest node `index`: spread over the whole space, as the internet's nodes are. */
+function honestAddress(seed: number, index: number): string {
+  const bytes = createHash('sha256').update(`mydht sim address ${seed} ${index}`).digest();
+  // 11-99 in the first byte: public unicast, away from 10/8, 127/8 and the attacker's 45/8.
+  return `/ip4/${11 + (bytes[0]! % 89)}.${bytes[1]}.${bytes[2]}.${1 + (bytes[3]! % 250)}/tcp/4001`;
+}
+
+/**
+ * How the network meets the attack:
+ * - `open`: no IP diversity limits (neither in routing tables nor in lookups), Sybils in 4 /24s;
+ * - `diversity`: the default limits, Sybils in 4 /24s (one operator renting a few blocks);
+ * - `botnet`: the default limits, every Sybil in a /24 of its own (addresses cost the attacker
+ *   nothing), so the limits cannot tell the Sybils apart.
+ */
+type EclipseSetting = 'open' | 'diversity' | 'botnet';
+
+/**
+ * One eclipse network of `nodes`: 80% honest nodes join, and put the targets (one record per k
+ * Sybils); the attacker grinds k ids per target, 2 bits closer than the closest honest node is
+ * likely to be, and its Sybils, 20% of the network, join as honest nodes would. Then the attack
+ * turns on, and `keys` rounds run from random honest nodes, each a get of a target and a node
+ * lookup of it (found when the honest node closest to the target is among the results), with 1
+ * lookup path and with ECLIPSE_PATHS.
+ */
+async function eclipseNetwork(clock: VirtualClock, options: ScenarioOptions, nodes: number, setting: EclipseSetting): Promise<ScenarioResult> {
+  const honestCount = Math.ceil(nodes * 0.8);
+  // k Sybils per target: as many as a lookup wants, all closer than the honest holders.
+  const perTarget = options.replication ?? 20;
+  const targetCount = Math.max(1, Math.floor((nodes - honestCount) / perTarget));
+  const bits = Math.ceil(Math.log2(honestCount)) + 2;
+  let sybils: NodeIdentity[] = [];
+  const attackerModule = (name: string) => serviceModule(import.meta.url, './attacker.ts', name);
+  const configure = (index: number): Partial<NodeConfig> => {
+    const common = setting === 'open' ? { ipDiversity: { perBucket: 1_000, perTable: 1_000_000 } } : {};
+    if (index < honestCount) return { ...common, announce: [honestAddress(options.seed, index)] };
+    const subnet = ATTACKER_SUBNETS[index % ATTACKER_SUBNETS.length]!;
+    return {
+      ...common,
+      identity: sybils[index - honestCount]!,
+      announce: [setting === 'botnet' ? honestAddress(options.seed ^ 0xbad, index) : `/ip4/${subnet}.${1 + (index % 250)}/tcp/4001`],
+      modules: { 'peer-store': attackerModule('peerStore') },
+      global: attackerModule('kv'),
+      globalConfig: { store: 'memory' },
+    };
+  };
+  const name = `eclipse-${setting}`;
+  return run(
+    clock,
+    name,
+    options,
+    nodes,
+    async (sim) => {
+      const began = process.hrtime.bigint();
+      const say = (what: string): void => progress(`${name}: ${what} (${Math.round(Number(process.hrtime.bigint() - began) / 1e6)} ms real)`);
+      await sim.grow(honestCount, 8);
+      say(`${honestCount} honest nodes joined`);
+      const honest = sim.live();
+      const pickHonest = (): MyDhtNode => honest[sim.random.int(0, honest.length - 1)]!;
+      const targets = await putKeys(sim, targetCount, pickHonest);
+      sybils = grind(options.seed, targets.map((record) => record.key), perTarget, bits).flat();
+      say(`${sybils.length} Sybils ground at ${bits} bits`);
+      await sim.grow(sybils.length, 8);
+      say('Sybils joined');
+      const attackers = sim.live().filter((node) => !honest.includes(node));
+      attack.accomplices = attackers.map((node) => node.record);
+      attack.active = true;
+      try {
+        const bars: Bar[] = [];
+        const notes: Record<string, number> = { sybils: attackers.length, targets: targetCount, sybilBits: bits };
+        const rounds = Math.max(targetCount, options.keys ?? 100);
+        // The honest node closest to each target: what an uneclipsed node lookup must return.
+        const nearest = targets.map((record) => honest.reduce((best, node) => (compareDistance(record.key, node.identity.id, best.identity.id) < 0 ? node : best)));
+        for (const paths of [1, ECLIPSE_PATHS]) {
+          const label = `${setting}, ${paths} path${paths === 1 ? '' : 's'}`;
+          let got = 0;
+          let found = 0;
+          let hops = 0;
+          for (let i = 0; i < rounds; i++) {
+            const record = targets[i % targets.length]!;
+            const observe = (lookup: { hops: number }) => void (hops += lookup.hops);
+            const getter = pickHonest();
+            getter.on('lookup', observe);
+            const value = await clock.settle(getter.get(record.key, { paths }).catch(() => null));
+            getter.off('lookup', observe);
+            if (value !== null && Buffer.from(value.value).equals(Buffer.from(record.value))) got++;
+            const reply = await clock.settle(pickHonest().lookup(record.key, { paths }).catch(() => null));
+            if (reply?.closest.some((peer) => peer.idHex === nearest[i % targets.length]!.id) === true) found++;
+          }
+          say(`${rounds} gets and node lookups with ${paths} path(s)`);
+          const figures = [
+            [`eclipse (20% Sybils): gets successful, ${label}`, got / rounds],
+            [`eclipse (20% Sybils): node lookups return the closest honest node, ${label}`, found / rounds],
+          ] as const;
+          figures.forEach(([name, value], i) => {
+            // Ground Sybils from many subnets are the k closest nodes to the target, truly: no
+            // lookup can return honest nodes past them (only the cost of an id could stop them).
+            const barred = paths === ECLIPSE_PATHS && (setting === 'diversity' || (setting === 'botnet' && i === 0));
+            if (barred) bars.push(bar(name, value, 0.95));
+            else notes[name] = value;
+          });
+          notes[`hops per get, ${label}`] = Math.round((hops / rounds) * 10) / 10;
+        }
+        return { bars, notes };
+      } finally {
+        attack.active = false;
+        attack.accomplices = [];
+      }
+    },
+    {},
+    { configure },
+  );
 }
 
 export const SCENARIOS: Record<string, (clock: VirtualClock, options: ScenarioOptions) => Promise<ScenarioResult>> = {
@@ -188,6 +316,30 @@ export const SCENARIOS: Record<string, (clock: VirtualClock, options: ScenarioOp
     });
   },
 
+  /**
+   * Eclipse attempt: 20% of the nodes are Sybils ground close to the targets, which answer every
+   * lookup with each other (fake closer peers) and hold nothing. The same network three times
+   * (see EclipseSetting), each read with one lookup path and with disjoint paths (S/Kademlia).
+   * The bars are on the defended lookups; the undefended figures are printed beside them.
+   */
+  eclipse: async (clock, options) => {
+    const nodes = options.nodes ?? 1000;
+    const runs: ScenarioResult[] = [];
+    for (const setting of ['open', 'diversity', 'botnet'] as const) runs.push(await eclipseNetwork(clock, options, nodes, setting));
+    const hash = createHash('sha256');
+    for (const result of runs) hash.update(result.hash);
+    return {
+      ...runs[0]!,
+      scenario: 'eclipse',
+      hash: hash.digest('hex'),
+      virtualMs: runs.reduce((sum, result) => sum + result.virtualMs, 0),
+      realMs: runs.reduce((sum, result) => sum + result.realMs, 0),
+      events: runs.reduce((sum, result) => sum + result.events, 0),
+      bars: runs.flatMap((result) => result.bars),
+      notes: Object.assign({}, ...runs.map((result) => result.notes)) as Record<string, number>,
+    };
+  },
+
   /** Sudden loss: half the nodes killed at once; one refresh interval later, keys are read back. */
   'sudden-loss': (clock, options) => {
     const nodes = options.nodes ?? 200;
@@ -214,7 +366,7 @@ export const SCENARIOS: Record<string, (clock: VirtualClock, options: ScenarioOp
     const nodes = options.nodes ?? 100;
     return run(clock, 'partition', options, nodes, async (sim) => {
       await sim.grow(nodes);
-      const names = (side: MyDhtNode[]): string[] => side.map((node) => node.addresses[0]!.slice('/memory/'.length));
+      const names = (side: MyDhtNode[]): string[] => side.map((node) => memoryAddress(node).slice('/memory/'.length));
       const live = sim.live();
       const left = live.filter((_, i) => i % 2 === 0);
       const right = live.filter((_, i) => i % 2 === 1);

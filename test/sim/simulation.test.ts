@@ -43,4 +43,18 @@ describe('deterministic simulation (virtual clock, real nodes, in-memory network
       );
     });
   }
+
+  it('eclipse at 300 nodes: the defended lookups clear their bars, the undefended ones do not (the full size is npm run sim)', async () => {
+    const result = await simulate('eclipse', 11, 300, 40);
+    for (const bar of result.bars) console.log(`      ${bar.name}: ${bar.value} (bar ${bar.bar})`);
+    const open = result.notes['eclipse (20% Sybils): node lookups return the closest honest node, open, 1 path']!;
+    console.log(`      undefended (open, 1 path): node lookups ${open}, gets ${result.notes['eclipse (20% Sybils): gets successful, open, 1 path']}`);
+    assert.deepEqual(
+      result.bars.filter((bar) => !bar.pass).map((bar) => bar.name),
+      [],
+      'seed 11: replay with npm run sim -- --scenario eclipse --seed 11 --nodes 300 --keys 40',
+    );
+    // The attack is real: without the defences, it hides the honest nodes around its targets.
+    assert.ok(open < 0.95, `undefended node lookups ${open}`);
+  });
 });

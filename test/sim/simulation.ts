@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createNode } from '../../src/assemble.ts';
+import { createNode, type NodeConfig } from '../../src/assemble.ts';
 import { NodeIdentity } from '../../src/node/identity.ts';
 import type { MyDhtNode, NodeTuning } from '../../src/node/node.ts';
 import { SeededRandom } from '../../src/net/seeded-random.ts';
@@ -14,6 +14,15 @@ export interface SimulationOptions {
   resetRate?: number;
   /** Node options, the same for every node. */
   node?: Partial<NodeTuning>;
+  /** Options of node `index` alone, over `node` (its announced address, its service modules). */
+  configure?: (index: number) => Partial<NodeConfig>;
+}
+
+/** The in-memory address a node listens on (the first of its addresses may be announced, not listened on). */
+export function memoryAddress(node: MyDhtNode): string {
+  const address = node.addresses.find((candidate) => candidate.startsWith('/memory/'));
+  if (address === undefined) throw new Error(`node ${node.id} listens on no memory address`);
+  return address;
 }
 
 /**
@@ -87,7 +96,7 @@ export class Simulation {
         left--;
         const live = this.live();
         const bootstrap = new Set<string>();
-        while (bootstrap.size < Math.min(3, live.length)) bootstrap.add(live[this.random.int(0, live.length - 1)]!.addresses[0]!);
+        while (bootstrap.size < Math.min(3, live.length)) bootstrap.add(memoryAddress(live[this.random.int(0, live.length - 1)]!));
         await this.#join([...bootstrap]);
         onJoined?.(++joined);
       }
@@ -103,9 +112,11 @@ export class Simulation {
   async #join(bootstrap: readonly string[]): Promise<MyDhtNode> {
     const index = this.#next++;
     const seed = createHash('sha256').update(`mydht sim ${this.#options.seed} node ${index}`).digest();
+    const own = this.#options.configure?.(index);
     const node = await createNode({
       ...this.#options.node,
-      identity: NodeIdentity.fromSeed(new Uint8Array(seed)),
+      ...own,
+      identity: own?.identity ?? NodeIdentity.fromSeed(new Uint8Array(seed)),
       transports: [this.network.transport()],
       listen: [`/memory/n${index}`],
       bootstrap: [...bootstrap],
