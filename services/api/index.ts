@@ -31,6 +31,8 @@ export interface ApiConfig {
 
 const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_PENDING = 10_000;
+/** Addresses whose subnet the lookups remember, at most. */
+const MAX_REMEMBERED_SUBNETS = 10_000;
 /** Each step of a lookup (connect, then ask) must answer within this long, ms. */
 const STEP_TIMEOUT_MS = 5_000;
 
@@ -53,6 +55,15 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
   const k = ctx.config.k ?? DEFAULT_K;
   const perSubnet = ctx.config.perSubnet ?? DEFAULT_DIVERSITY.perBucket;
   const exemptPrivate = ctx.config.exemptPrivate ?? DEFAULT_DIVERSITY.exemptPrivate;
+  // Every answer names 20 records, mostly ones named before: their subnets are remembered.
+  const subnets = new Map<string, string | undefined>();
+  const subnetOfAddress = (address: string): string | undefined => {
+    if (subnets.has(address)) return subnets.get(address);
+    if (subnets.size >= MAX_REMEMBERED_SUBNETS) subnets.clear();
+    const subnet = subnetOf(address, exemptPrivate);
+    subnets.set(address, subnet);
+    return subnet;
+  };
   const table = new QueryTable(ctx.config.maxPending ?? DEFAULT_MAX_PENDING);
   const self = Buffer.from(ctx.config.self, 'hex');
   /** Iterative lookups in flight, by the tag they can be cancelled by. */
@@ -130,7 +141,7 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
         const toPeer = (record: PeerRecord): LookupPeer & { record: PeerRecord } => ({
           id: record.id,
           idHex: record.idHex,
-          group: record.addresses[0] === undefined ? undefined : subnetOf(record.addresses[0], exemptPrivate),
+          group: record.addresses[0] === undefined ? undefined : subnetOfAddress(record.addresses[0]),
           record,
         });
         const seeds = await peerStore.call({ type: 'closest', target, count: wanted });

@@ -26,7 +26,7 @@ describe('peer store: known peers are bounded', () => {
       const first = records(5);
       await store.call({ type: 'learn', records: first });
       // The first one learned has a session: it stays however many come after it.
-      await store.call({ type: 'connected', record: first[0]! });
+      await store.call({ type: 'connected', record: first[0]!, conn: 'c1' });
       const later = records(7);
       await store.call({ type: 'learn', records: later });
       const ids = await known();
