@@ -45,7 +45,12 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
     this.#options = options;
     this.#mailbox = new Mailbox(options.name, options.queueCapacity);
     this.#progress = new Progress(options.clock);
-    this.#mailbox.onProcessed = (processed) => this.#progress.complete(processed);
+    // The mailbox counts completions itself and reports them only when somebody waits for them.
+    this.#mailbox.notifyFrom(Number.POSITIVE_INFINITY);
+    this.#mailbox.onProcessed = (processed) => {
+      this.#progress.complete(processed);
+      this.#mailbox.notifyFrom(this.#progress.nextWake);
+    };
     this.ready = this.#start();
     this.ready.catch(() => {}); // observed through status() and by whoever awaits ready
   }
@@ -55,11 +60,14 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
   }
 
   get processed(): number {
-    return this.#progress.processed;
+    return this.#mailbox.processed;
   }
 
   whenProcessed(count: number): Promise<void> {
-    return this.#progress.whenProcessed(count);
+    this.#progress.complete(this.#mailbox.processed);
+    const processed = this.#progress.whenProcessed(count);
+    this.#mailbox.notifyFrom(this.#progress.nextWake);
+    return processed;
   }
 
   send(command: Command<P>): Promise<void> {

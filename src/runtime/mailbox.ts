@@ -19,6 +19,9 @@ import type { Protocol, ServiceBody } from './service.ts';
  */
 export const ACCEPTED: Promise<void> = Promise.resolve();
 
+/** The #notifyAt of a mailbox whose completions nobody waits for. */
+const NOTIFY_NEVER = -1;
+
 /** A queue that is full and has this many senders waiting refuses more: a producer that never awaits. */
 export const DEFAULT_MAX_WAITING_SENDERS = 65_536;
 
@@ -60,7 +63,11 @@ export class Mailbox implements Runnable {
   readonly name: string;
   readonly capacity: number;
   readonly #queue = new Deque<unknown>();
-  readonly #waiters = new Deque<ParkedSend>();
+  /**
+   * Made on the first park: most mailboxes never have a sender waiting, and checking an object of
+   * their own per command is a cache miss each when thousands of services take turns.
+   */
+  #waiters: Deque<ParkedSend> | undefined;
   readonly #maxWaiting: number;
   #handlers: Map<string, (command: never) => unknown> | undefined;
   #concurrency = 1;
@@ -71,8 +78,13 @@ export class Mailbox implements Runnable {
   #failed = 0;
   #closed = false;
   #idle: (() => void)[] = [];
-  /** Called after every command completes, successfully or not, with the number completed. */
+  /** Called after commands complete, successfully or not, with the number completed so far. */
   onProcessed: ((processed: number) => void) | undefined;
+  /**
+   * onProcessed is called once that number reaches this. NOTIFY_NEVER while nobody waits is a
+   * small integer because Infinity, a double, would be boxed in a heap object of its own.
+   */
+  #notifyAt = 0;
 
   constructor(name: string, capacity: number, maxWaiting = DEFAULT_MAX_WAITING_SENDERS) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity must be a positive integer, got ${capacity}`);
@@ -89,8 +101,17 @@ export class Mailbox implements Runnable {
     if (this.#queue.size > 0) schedule(this);
   }
 
+  /**
+   * Call onProcessed only once `count` commands have completed (Infinity: never). A same-loop
+   * handle sets the count somebody waits for, so completions nobody waits on touch nothing outside
+   * the mailbox: in a fan-in, 4000 services' progress objects are 4000 more cache misses a round.
+   */
+  notifyFrom(count: number): void {
+    this.#notifyAt = count === Number.POSITIVE_INFINITY ? NOTIFY_NEVER : count;
+  }
+
   get counters(): MailboxCounters {
-    return { queued: this.#queue.size, waiting: this.#waiters.size, handled: this.#handled, failed: this.#failed };
+    return { queued: this.#queue.size, waiting: this.#waiters?.size ?? 0, handled: this.#handled, failed: this.#failed };
   }
 
   get processed(): number {
@@ -104,7 +125,7 @@ export class Mailbox implements Runnable {
   /** Queue now if there is room and nobody waits ahead; never waits. */
   offer(command: unknown, reply?: ReplySink): boolean {
     if (this.#closed) throw new ServiceStoppedError(this.name);
-    if (this.#queue.size >= this.capacity || this.#waiters.size > 0) return false;
+    if (this.#queue.size >= this.capacity || this.#hasWaiters()) return false;
     this.#enqueue(command, reply);
     return true;
   }
@@ -117,20 +138,21 @@ export class Mailbox implements Runnable {
     if (this.#closed) {
       // Counted as failed, so a dispatch counted by the sender still completes for settled().
       this.#failed++;
-      this.onProcessed?.(this.#handled + this.#failed);
+      this.#notify();
       return Promise.reject(new ServiceStoppedError(this.name));
     }
-    if (this.#queue.size < this.capacity && this.#waiters.size === 0) {
+    if (this.#queue.size < this.capacity && !this.#hasWaiters()) {
       this.#enqueue(command, reply);
       return ACCEPTED;
     }
-    if (this.#waiters.size >= this.#maxWaiting) {
+    const waiters = (this.#waiters ??= new Deque<ParkedSend>());
+    if (waiters.size >= this.#maxWaiting) {
       this.#failed++;
-      this.onProcessed?.(this.#handled + this.#failed);
-      return Promise.reject(new QueueFullError(this.name, this.#waiters.size));
+      this.#notify();
+      return Promise.reject(new QueueFullError(this.name, waiters.size));
     }
     const parked = new ParkedSend(command, reply);
-    this.#waiters.push(parked);
+    waiters.push(parked);
     return parked;
   }
 
@@ -140,7 +162,7 @@ export class Mailbox implements Runnable {
    */
   async close(drain: boolean): Promise<void> {
     if (drain) {
-      while ((this.#waiters.size > 0 || this.#queue.size > 0) && this.#handlers !== undefined) await this.#whenIdle();
+      while ((this.#hasWaiters() || this.#queue.size > 0) && this.#handlers !== undefined) await this.#whenIdle();
     }
     this.#closed = true;
     this.#dropAll(() => new ServiceStoppedError(this.name));
@@ -166,7 +188,7 @@ export class Mailbox implements Runnable {
         reply = command.reply;
         command = command.command;
       }
-      if (this.#waiters.size > 0) this.#admitWaiter();
+      if (this.#hasWaiters()) this.#admitWaiter();
       if (reply?.abandoned) {
         failed++;
         continue;
@@ -235,8 +257,12 @@ export class Mailbox implements Runnable {
     if (this.#handlers !== undefined && this.#active < this.#concurrency) schedule(this);
   }
 
+  #hasWaiters(): boolean {
+    return this.#waiters !== undefined && this.#waiters.size > 0;
+  }
+
   #admitWaiter(): void {
-    const waiter = this.#waiters.shift()!;
+    const waiter = this.#waiters!.shift()!;
     this.#enqueue(waiter.command, waiter.reply as ReplySink | undefined);
     waiter.admit();
   }
@@ -244,32 +270,37 @@ export class Mailbox implements Runnable {
   #completed(handled: number, failed: number): void {
     this.#handled += handled;
     this.#failed += failed;
-    this.onProcessed?.(this.#handled + this.#failed);
-    if (this.#idle.length > 0 && this.#active === 0 && this.#queue.size === 0) {
+    this.#notify();
+    if (this.#active === 0 && this.#queue.size === 0 && this.#idle.length > 0) {
       const idle = this.#idle;
       this.#idle = [];
       for (const wake of idle) wake();
     }
   }
 
+  #notify(): void {
+    const processed = this.#handled + this.#failed;
+    if (processed >= this.#notifyAt && this.#notifyAt !== NOTIFY_NEVER) this.onProcessed?.(processed);
+  }
+
   #whenIdle(): Promise<void> {
-    if (this.#active === 0 && this.#queue.size === 0 && this.#waiters.size === 0) return Promise.resolve();
+    if (this.#active === 0 && this.#queue.size === 0 && !this.#hasWaiters()) return Promise.resolve();
     return new Promise((wake) => this.#idle.push(wake));
   }
 
   #dropAll(errorOf: () => unknown): void {
-    if (this.#queue.size === 0 && this.#waiters.size === 0) return;
+    if (this.#queue.size === 0 && !this.#hasWaiters()) return;
     const error = errorOf();
     while (this.#queue.size > 0) {
       const item = this.#queue.shift();
       if (item instanceof QueuedCall) item.reply.reject(error);
       this.#completed(0, 1);
     }
-    while (this.#waiters.size > 0) {
-      const waiter = this.#waiters.shift()!;
+    while (this.#hasWaiters()) {
+      const waiter = this.#waiters!.shift()!;
       (waiter.reply as ReplySink | undefined)?.reject(error);
       this.#failed++;
-      this.onProcessed?.(this.#handled + this.#failed);
+      this.#notify();
       waiter.refuse(error);
     }
   }

@@ -28,6 +28,11 @@ export class Progress {
     this.#clock.value--;
   }
 
+  /** The smallest count somebody waits for; infinite when nobody waits. */
+  get nextWake(): number {
+    return this.#nextWake;
+  }
+
   complete(processed: number): void {
     this.processed = processed;
     if (processed < this.#nextWake) return;
