@@ -1,8 +1,13 @@
 /**
  * A FIFO ring buffer that grows by doubling and never shifts. `Array#shift` is O(n) on long
  * arrays; mailboxes sit on the hottest path of the runtime.
+ *
+ * Its methods are protected so that a class which is a queue but must not offer one to its
+ * callers (the Mailbox, whose bound they would bypass) can inherit it and keep the ring in its
+ * own object. With thousands of mailboxes taking turns, a queue held in an object of its own is
+ * one more cache miss per command: ~10% of the same-loop fan-in figure. Deque is the public face.
  */
-export class Deque<T> {
+export class Ring<T> {
   #items: (T | undefined)[];
   #head = 0;
   #size = 0;
@@ -14,17 +19,17 @@ export class Deque<T> {
     this.#items = new Array<T | undefined>(capacity);
   }
 
-  get size(): number {
+  protected get ringSize(): number {
     return this.#size;
   }
 
-  push(item: T): void {
+  protected ringPush(item: T): void {
     if (this.#size === this.#items.length) this.#grow();
     this.#items[(this.#head + this.#size) & (this.#items.length - 1)] = item;
     this.#size++;
   }
 
-  shift(): T | undefined {
+  protected ringShift(): T | undefined {
     if (this.#size === 0) return undefined;
     const item = this.#items[this.#head];
     this.#items[this.#head] = undefined;
@@ -33,15 +38,8 @@ export class Deque<T> {
     return item;
   }
 
-  peek(): T | undefined {
+  protected ringPeek(): T | undefined {
     return this.#size === 0 ? undefined : this.#items[this.#head];
-  }
-
-  /** Remove and return everything, oldest first. */
-  drain(): T[] {
-    const out: T[] = [];
-    while (this.#size > 0) out.push(this.shift() as T);
-    return out;
   }
 
   #grow(): void {
@@ -50,5 +48,30 @@ export class Deque<T> {
     for (let i = 0; i < this.#size; i++) items[i] = old[(this.#head + i) & (old.length - 1)];
     this.#items = items;
     this.#head = 0;
+  }
+}
+
+export class Deque<T> extends Ring<T> {
+  get size(): number {
+    return this.ringSize;
+  }
+
+  push(item: T): void {
+    this.ringPush(item);
+  }
+
+  shift(): T | undefined {
+    return this.ringShift();
+  }
+
+  peek(): T | undefined {
+    return this.ringPeek();
+  }
+
+  /** Remove and return everything, oldest first. */
+  drain(): T[] {
+    const out: T[] = [];
+    while (this.ringSize > 0) out.push(this.ringShift() as T);
+    return out;
   }
 }

@@ -1,4 +1,4 @@
-import { Deque } from './deque.ts';
+import { Deque, Ring } from './deque.ts';
 import { ParkedSend } from './parked-send.ts';
 import {
   HandlerError,
@@ -56,13 +56,13 @@ class QueuedCall {
  * A service's bounded FIFO mailbox and the loop that feeds its handlers, on the current event
  * loop. Same-loop services use it directly; the host inside a worker thread or child process
  * uses the very same class, fed by the link from the parent. So FIFO order, backpressure and
- * failure counting are one mechanism under every spawner.
+ * failure counting are one mechanism under every spawner. It is its own queue (a Ring), so the
+ * commands' ring lives in the mailbox's object rather than in one more object to reach.
  */
-export class Mailbox implements Runnable {
+export class Mailbox extends Ring<unknown> implements Runnable {
   scheduled = false;
   readonly name: string;
   readonly capacity: number;
-  readonly #queue = new Deque<unknown>();
   /**
    * Made on the first park: most mailboxes never have a sender waiting, and checking an object of
    * their own per command is a cache miss each when thousands of services take turns.
@@ -88,6 +88,7 @@ export class Mailbox implements Runnable {
 
   constructor(name: string, capacity: number, maxWaiting = DEFAULT_MAX_WAITING_SENDERS) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity must be a positive integer, got ${capacity}`);
+    super();
     this.name = name;
     this.capacity = capacity;
     this.#maxWaiting = maxWaiting;
@@ -98,7 +99,7 @@ export class Mailbox implements Runnable {
     this.#handlers = new Map(Object.entries(body.handlers) as [string, (command: never) => unknown][]);
     this.#lastType = undefined;
     this.#concurrency = Math.max(1, Math.floor(body.concurrency ?? 1));
-    if (this.#queue.size > 0) schedule(this);
+    if (this.ringSize > 0) schedule(this);
   }
 
   /**
@@ -111,7 +112,7 @@ export class Mailbox implements Runnable {
   }
 
   get counters(): MailboxCounters {
-    return { queued: this.#queue.size, waiting: this.#waiters?.size ?? 0, handled: this.#handled, failed: this.#failed };
+    return { queued: this.ringSize, waiting: this.#waiters?.size ?? 0, handled: this.#handled, failed: this.#failed };
   }
 
   get processed(): number {
@@ -125,7 +126,7 @@ export class Mailbox implements Runnable {
   /** Queue now if there is room and nobody waits ahead; never waits. */
   offer(command: unknown, reply?: ReplySink): boolean {
     if (this.#closed) throw new ServiceStoppedError(this.name);
-    if (this.#queue.size >= this.capacity || this.#hasWaiters()) return false;
+    if (this.ringSize >= this.capacity || this.#hasWaiters()) return false;
     this.#enqueue(command, reply);
     return true;
   }
@@ -141,7 +142,7 @@ export class Mailbox implements Runnable {
       this.#notify();
       return Promise.reject(new ServiceStoppedError(this.name));
     }
-    if (this.#queue.size < this.capacity && !this.#hasWaiters()) {
+    if (this.ringSize < this.capacity && !this.#hasWaiters()) {
       this.#enqueue(command, reply);
       return ACCEPTED;
     }
@@ -162,7 +163,7 @@ export class Mailbox implements Runnable {
    */
   async close(drain: boolean): Promise<void> {
     if (drain) {
-      while ((this.#hasWaiters() || this.#queue.size > 0) && this.#handlers !== undefined) await this.#whenIdle();
+      while ((this.#hasWaiters() || this.ringSize > 0) && this.#handlers !== undefined) await this.#whenIdle();
     }
     this.#closed = true;
     this.#dropAll(() => new ServiceStoppedError(this.name));
@@ -177,12 +178,11 @@ export class Mailbox implements Runnable {
   runSlice(budget: number): boolean {
     const handlers = this.#handlers;
     if (handlers === undefined) return false;
-    const queue = this.#queue;
     // Completions of synchronous handlers are counted here and published once per slice.
     let handled = 0;
     let failed = 0;
-    while (budget-- > 0 && this.#active < this.#concurrency && queue.size > 0) {
-      let command = queue.shift();
+    while (budget-- > 0 && this.#active < this.#concurrency && this.ringSize > 0) {
+      let command = this.ringShift();
       let reply: ReplySink | undefined;
       if (command instanceof QueuedCall) {
         reply = command.reply;
@@ -221,7 +221,7 @@ export class Mailbox implements Runnable {
       }
     }
     if (handled + failed > 0) this.#completed(handled, failed);
-    return this.#active < this.#concurrency && queue.size > 0;
+    return this.#active < this.#concurrency && this.ringSize > 0;
   }
 
   #dispatch(handlers: Map<string, (command: never) => unknown>, command: unknown): unknown {
@@ -244,7 +244,7 @@ export class Mailbox implements Runnable {
     if (ok) reply?.resolve(value);
     else reply?.reject(coded(value));
     this.#completed(ok ? 1 : 0, ok ? 0 : 1);
-    if (this.#queue.size > 0) schedule(this);
+    if (this.ringSize > 0) schedule(this);
   }
 
   /** Called by a ParkedSend this mailbox's handler returned, once the send settles. */
@@ -253,7 +253,7 @@ export class Mailbox implements Runnable {
   }
 
   #enqueue(command: unknown, reply: ReplySink | undefined): void {
-    this.#queue.push(reply === undefined ? command : new QueuedCall(command, reply));
+    this.ringPush(reply === undefined ? command : new QueuedCall(command, reply));
     if (this.#handlers !== undefined && this.#active < this.#concurrency) schedule(this);
   }
 
@@ -271,7 +271,7 @@ export class Mailbox implements Runnable {
     this.#handled += handled;
     this.#failed += failed;
     this.#notify();
-    if (this.#active === 0 && this.#queue.size === 0 && this.#idle.length > 0) {
+    if (this.#active === 0 && this.ringSize === 0 && this.#idle.length > 0) {
       const idle = this.#idle;
       this.#idle = [];
       for (const wake of idle) wake();
@@ -284,15 +284,15 @@ export class Mailbox implements Runnable {
   }
 
   #whenIdle(): Promise<void> {
-    if (this.#active === 0 && this.#queue.size === 0 && !this.#hasWaiters()) return Promise.resolve();
+    if (this.#active === 0 && this.ringSize === 0 && !this.#hasWaiters()) return Promise.resolve();
     return new Promise((wake) => this.#idle.push(wake));
   }
 
   #dropAll(errorOf: () => unknown): void {
-    if (this.#queue.size === 0 && !this.#hasWaiters()) return;
+    if (this.ringSize === 0 && !this.#hasWaiters()) return;
     const error = errorOf();
-    while (this.#queue.size > 0) {
-      const item = this.#queue.shift();
+    while (this.ringSize > 0) {
+      const item = this.ringShift();
       if (item instanceof QueuedCall) item.reply.reject(error);
       this.#completed(0, 1);
     }
