@@ -253,7 +253,10 @@ export const SCENARIOS: Record<string, (clock: VirtualClock, options: ScenarioOp
   /**
    * Scale: a network of `nodes` (10,000 by default) joining 16 at a time, then keys put and got.
    * Liveness pings stretch with the size as `createTestnet` stretches them (100 ms per node),
-   * so the whole network pings about as often as 300 nodes at the simulator's interval.
+   * so the whole network pings about as often as 300 nodes at the simulator's interval. Bucket
+   * refreshes stretch too (360 ms per node, Kademlia's hour at 10,000): every node joins within
+   * the first few simulated minutes, so their refreshes would otherwise all fall due at once, a
+   * storm of ~100,000 lookups that a network joining over days never sees.
    */
   scale: (clock, options) => {
     const nodes = options.nodes ?? 10_000;
@@ -277,7 +280,7 @@ export const SCENARIOS: Record<string, (clock: VirtualClock, options: ScenarioOp
           notes: { joinRealMs: Math.round(joinRealMs), heapMbPerNode: Math.round((usage.heapUsed / 2 ** 20 / nodes) * 100) / 100 },
         };
       },
-      { livenessIntervalMs: interval, livenessTimeoutMs: 3 * interval },
+      { livenessIntervalMs: interval, livenessTimeoutMs: 3 * interval, refreshIntervalMs: Math.max(SIM_NODE.refreshIntervalMs, nodes * 360) },
     );
   },
 
