@@ -64,6 +64,8 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     subnets.set(address, subnet);
     return subnet;
   };
+  /** The /24 a peer counts against in lookups: that of the first address in its record. */
+  const groupOf = (record: PeerRecord): string | undefined => (record.addresses[0] === undefined ? undefined : subnetOfAddress(record.addresses[0]));
   const table = new QueryTable(ctx.config.maxPending ?? DEFAULT_MAX_PENDING);
   const self = Buffer.from(ctx.config.self, 'hex');
   /** Iterative lookups in flight, by the tag they can be cancelled by. */
@@ -91,6 +93,8 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
     closest: (target, count) => peerStore.call({ type: 'closest', target, count }),
     localValue: (key) => global.call({ type: 'local', command: { type: 'get', key } as { type: string } }),
     learn: (records) => detached(peerStore.send({ type: 'learn', records })),
+    groupOf,
+    perGroup: perSubnet,
     log: ctx.log,
   });
 
@@ -141,7 +145,7 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
         const toPeer = (record: PeerRecord): LookupPeer & { record: PeerRecord } => ({
           id: record.id,
           idHex: record.idHex,
-          group: record.addresses[0] === undefined ? undefined : subnetOfAddress(record.addresses[0]),
+          group: groupOf(record),
           record,
         });
         const seeds = await peerStore.call({ type: 'closest', target, count: wanted });

@@ -5,6 +5,7 @@ import type { QueryEvent } from '../../src/node/protocols.ts';
 import { PeerRecord } from '../../src/node/peer-record.ts';
 import { validateRecord, type RecordLimits } from '../../src/dht/records.ts';
 import { checkSeekAnswer, checkSeekRequest, deeper, type SeekAnswer, type SeekRequest } from '../../src/dht/seek.ts';
+import { firstPerGroup } from '../../src/dht/ip-diversity.ts';
 import { compareDistance } from '../../src/dht/xor.ts';
 import type { QueryEntry, QueryTable } from './query-table.ts';
 
@@ -24,6 +25,10 @@ export interface SeekPorts {
   /** The record this node holds under a key, or null. */
   localValue: (key: Uint8Array) => Promise<unknown>;
   learn: (records: PeerRecord[]) => void;
+  /** The network group (/24) a peer counts against, or undefined when it is not limited. */
+  groupOf: (record: PeerRecord) => string | undefined;
+  /** Peers of one group at most among a forwarded query's results (Infinity: no limit). */
+  perGroup: number;
   log: Logger;
 }
 
@@ -135,7 +140,8 @@ export class Seeker {
       this.#forward(seed, id, request).catch((err: unknown) => table.reply(id, { from: seed.idHex, ok: false, code: codeOf(err), error: messageOf(err) }));
     }
     const complete = await done;
-    const closest = [...named.values()].sort((a, b) => compareDistance(options.target, a.id, b.id)).slice(0, options.count);
+    const sorted = [...named.values()].sort((a, b) => compareDistance(options.target, a.id, b.id));
+    const closest = firstPerGroup(sorted, options.count, this.#ports.perGroup, this.#ports.groupOf);
     this.#ports.learn(closest);
     return { values, closest, hops, answers, complete: complete || outstanding <= 0 };
   }

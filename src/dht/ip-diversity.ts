@@ -49,3 +49,25 @@ function expandIpv6(text: string): number[] | undefined {
   const groups = [...head, ...Array<string>(missing).fill('0'), ...tail].map((g) => Number.parseInt(g, 16));
   return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
 }
+
+/**
+ * The first `count` of `sorted` (closest first), none of a group past `perGroup`: a lookup's k
+ * closest under the same limit as a bucket, so peers of one subnet take at most `perGroup` of its
+ * places. Items of no group are not limited.
+ */
+export function firstPerGroup<T>(sorted: readonly T[], count: number, perGroup: number, groupOf: (item: T) => string | undefined): T[] {
+  if (perGroup === Infinity) return sorted.slice(0, count);
+  const taken: T[] = [];
+  const inGroup = new Map<string, number>();
+  for (const item of sorted) {
+    if (taken.length >= count) break;
+    const group = groupOf(item);
+    if (group !== undefined) {
+      const n = inGroup.get(group) ?? 0;
+      if (n >= perGroup) continue;
+      inGroup.set(group, n + 1);
+    }
+    taken.push(item);
+  }
+  return taken;
+}

@@ -1,3 +1,4 @@
+import { firstPerGroup } from './ip-diversity.ts';
 import { compareDistance } from './xor.ts';
 
 /** A peer as a lookup knows it: its id, and what is needed to reach it. */
@@ -120,23 +121,13 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
 
   const perGroup = options.perGroup ?? Infinity;
   /** The `count` closest of `entries`, closest first, no group past `perGroup`. */
-  const closestOf = (entries: Entry<P>[]): Entry<P>[] => {
-    entries.sort((a, b) => compareDistance(target, a.peer.id, b.peer.id));
-    if (perGroup === Infinity) return entries.slice(0, count);
-    const taken: Entry<P>[] = [];
-    const inGroup = new Map<string, number>();
-    for (const entry of entries) {
-      if (taken.length >= count) break;
-      const group = entry.peer.group;
-      if (group !== undefined) {
-        const n = inGroup.get(group) ?? 0;
-        if (n >= perGroup) continue;
-        inGroup.set(group, n + 1);
-      }
-      taken.push(entry);
-    }
-    return taken;
-  };
+  const closestOf = (entries: Entry<P>[]): Entry<P>[] =>
+    firstPerGroup(
+      entries.sort((a, b) => compareDistance(target, a.peer.id, b.peer.id)),
+      count,
+      perGroup,
+      (entry) => entry.peer.group,
+    );
   /** A path's `count` closest peers that have not failed. */
   const ranked = (path: number): Entry<P>[] => {
     const entries = byPath[path]!.filter((entry) => entry.state !== 'failed');

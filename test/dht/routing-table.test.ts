@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { subnetOf } from '../../src/dht/ip-diversity.ts';
+import { firstPerGroup, subnetOf } from '../../src/dht/ip-diversity.ts';
 import { RoutingTable, type AddResult } from '../../src/dht/routing-table.ts';
 import { SeededRandom } from '../../src/net/seeded-random.ts';
 import { commonPrefixLength, compareDistance, randomIdInBucket } from '../../src/dht/xor.ts';
@@ -149,6 +149,13 @@ describe('routing table', () => {
     assert.equal(routing.refreshTargets(60_000).length, 0);
     clock.now += 60_000;
     assert.equal(routing.refreshTargets(60_000).length, 4);
+  });
+
+  it('firstPerGroup: the first n in order, none of a group past its share, items of no group unlimited', () => {
+    const items = ['a1', 'a2', 'a3', 'b1', 'x', 'a4', 'b2', 'b3', 'y'];
+    const groupOf = (item: string): string | undefined => (item.length === 2 ? item[0] : undefined);
+    assert.deepEqual(firstPerGroup(items, 6, 2, groupOf), ['a1', 'a2', 'b1', 'x', 'b2', 'y']);
+    assert.deepEqual(firstPerGroup(items, 3, Infinity, groupOf), ['a1', 'a2', 'a3']);
   });
 
   it('this node is never its own contact', async () => {
