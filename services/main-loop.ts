@@ -24,6 +24,8 @@ export interface MainLoopConfig {
   maxPendingConnections?: number;
   /** Inbound connections from one IP at most (go-libp2p: 8); loopback and private ones are exempt with `exemptPrivate`. */
   maxConnectionsPerAddress?: number;
+  /** Bytes a connection may hold unread past the transport's high-water mark before it is closed (ERR_PEER_NOT_READING). */
+  maxUnreadBytes?: number;
   exemptPrivate?: boolean;
   /** Pinned keys: a known id answering with another key is refused. */
   pinnedKey?: (peer: string) => Uint8Array | undefined;
@@ -39,10 +41,14 @@ const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 8;
 const DUPLICATE_GRACE_MS = 2_000;
 /** libp2p's upgrade timeout is 10-15 s; a handshake is one round trip and a half. */
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** 64 maximum frames past the high-water mark: a legitimate burst fits (400 frames of 60 KiB, tested). */
+const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
 
 interface Conn {
   connection: Connection;
+  /** Bytes written since the transport last said it was over its high-water mark and has not drained since. */
+  unread: number;
   peer: string | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** A dial waiting for this connection's session. */
@@ -88,6 +94,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
   /** Inbound connections by the host they come from (limited hosts only). */
   const perHost = new Map<string, number>();
   const maxPerHost = config.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+  const maxUnread = config.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
   const accept = (connection: Connection): void => {
     const host = hostOf(connection.remoteAddress, config.exemptPrivate ?? true);
     const refusal =
@@ -111,7 +118,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
   };
 
   const adopt = (connection: Connection, dialed?: Conn['dialed'], expected?: string): Conn => {
-    const conn: Conn = { connection, peer: undefined, timer: undefined, dialed };
+    const conn: Conn = { connection, unread: 0, peer: undefined, timer: undefined, dialed };
     conns.set(connection.id, conn);
     unauthenticated++;
     conn.timer = setTimeout(() => close(connection.id, 'ERR_HANDSHAKE_TIMEOUT', 'handshake did not finish in time'), handshakeTimeout);
@@ -119,6 +126,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     detached(write.send({ type: 'open', conn: connection.id, ...(expected === undefined ? {} : { peer: expected }) }));
     connection.onData = (chunk) => detached(read.send({ type: 'bytes', conn: connection.id, chunk }));
     connection.onClose = () => forget(connection.id);
+    connection.onDrain = () => void (conn.unread = 0);
     return conn;
   };
 
@@ -276,7 +284,21 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
         }
       },
       write: ({ conn, bytes }) => {
-        conns.get(conn)?.connection.write(bytes);
+        const entry = conns.get(conn);
+        if (entry === undefined) return;
+        if (entry.connection.write(bytes)) {
+          entry.unread = 0;
+          return;
+        }
+        // Over the transport's mark: the peer reads slower than we write to it. Nothing waits for
+        // it (one slow peer must not hold up the others), so what it leaves unread is bounded:
+        // a peer that stops reading while it keeps asking would otherwise grow our memory
+        // without limit (replies of 64 KiB at its rate limit of 1,024 a second).
+        entry.unread += bytes.length;
+        if (entry.unread > maxUnread) {
+          count(status.dropped, 'ERR_PEER_NOT_READING');
+          close(conn, 'ERR_PEER_NOT_READING', `the peer left more than ${maxUnread} bytes unread`);
+        }
       },
       drop: ({ conn, code, reason }) => {
         if (!conns.has(conn)) return;

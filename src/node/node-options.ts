@@ -38,6 +38,12 @@ export interface NodeTuning {
   maxPendingConnections?: number;
   /** Inbound connections from one IP at most; past it they are refused (default 8, go-libp2p's; loopback and private exempt with exemptPrivateAddresses). */
   maxConnectionsPerAddress?: number;
+  /**
+   * Bytes a peer may leave unread past the transport's high-water mark (1 MiB) before its
+   * connection is closed with ERR_PEER_NOT_READING (default 64 MiB): a peer that asks without
+   * reading cannot make this node buffer without limit.
+   */
+  maxUnreadBytes?: number;
   /** Pinned keys, peer id (hex) to raw Ed25519 public key: such a peer answering with another key is refused. */
   pinned?: Record<string, Uint8Array>;
   /** Connected peers the peer store keeps, dialing known ones below it (default 8). */

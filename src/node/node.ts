@@ -129,6 +129,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
         ...(parts.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: parts.handshakeTimeoutMs }),
         ...(parts.maxPendingConnections === undefined ? {} : { maxPendingConnections: parts.maxPendingConnections }),
         ...(parts.maxConnectionsPerAddress === undefined ? {} : { maxConnectionsPerAddress: parts.maxConnectionsPerAddress }),
+        ...(parts.maxUnreadBytes === undefined ? {} : { maxUnreadBytes: parts.maxUnreadBytes }),
         ...(parts.exemptPrivateAddresses === undefined ? {} : { exemptPrivate: parts.exemptPrivateAddresses }),
         ...(parts.pinned === undefined ? {} : { pinnedKey: (peer: string) => parts.pinned![peer] }),
         onListening: (addresses: string[]) => {

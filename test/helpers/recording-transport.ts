@@ -18,6 +18,11 @@ export class RecordingTransport implements Transport {
   readonly recordings: Recording[] = [];
   /** If set, called on every outgoing write; it may return other bytes to send instead. */
   tamper: ((bytes: Uint8Array, recording: Recording) => Uint8Array) | undefined;
+  /**
+   * If set and true for a connection, its writes are recorded but never sent, and `write` says
+   * the buffer is over its mark: the other end has stopped reading.
+   */
+  holding: ((recording: Recording) => boolean) | undefined;
   readonly #inner: Transport;
 
   constructor(inner: Transport) {
@@ -50,6 +55,7 @@ export class RecordingTransport implements Transport {
         value: (bytes: Uint8Array) => {
           const out = this.tamper === undefined ? bytes : this.tamper(bytes, recording);
           recording.sent.push(Uint8Array.from(out));
+          if (this.holding?.(recording) === true) return false;
           return connection.write(out);
         },
       },

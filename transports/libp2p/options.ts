@@ -36,9 +36,9 @@ export interface Libp2pTransportOptions {
   /**
    * Bytes buffered for a stream before it is reset. Default 64 MiB: 64 maximum frames. A safety
    * net, not flow control: the node writes what its write service hands it without waiting for
-   * `onDrain`, so a burst to one peer (400 frames of 60 KiB, tested) must fit; a peer that stops
-   * reading is found by the node's liveness (15 s by default) and closed, and this bounds what
-   * piles up for it before that.
+   * `onDrain`, so a burst to one peer (400 frames of 60 KiB, tested) must fit; the main loop
+   * closes a connection whose peer leaves more than `maxUnreadBytes` (64 MiB) unread, and this
+   * bounds a stream on its own.
    */
   maxWriteBufferBytes?: number;
   /**
