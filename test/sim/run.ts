@@ -1,5 +1,5 @@
 /**
- * The simulator's command: `npm run sim -- [--scenario NAME|all] [--seed S] [--nodes N] [--keys K] [--json]`.
+ * The simulator's command: `npm run sim -- [--scenario NAME|all] [--seed S] [--nodes N] [--keys K] [--replication K] [--loss R] [--json]`.
  *
  * Installs the virtual clock before anything of mydht loads, runs the scenarios (real nodes,
  * in-memory network, virtual time), and prints each bar with its figure, the event log's hash
@@ -15,6 +15,7 @@ const { values } = parseArgs({
     nodes: { type: 'string' },
     keys: { type: 'string' },
     replication: { type: 'string' },
+    loss: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -37,6 +38,7 @@ for (const name of names) {
     ...(values.nodes === undefined ? {} : { nodes: Number(values.nodes) }),
     ...(values.keys === undefined ? {} : { keys: Number(values.keys) }),
     ...(values.replication === undefined ? {} : { replication: Number(values.replication) }),
+    ...(values.loss === undefined ? {} : { loss: Number(values.loss) }),
   });
   const rss = process.memoryUsage().rss;
   const summary = {

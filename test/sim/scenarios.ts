@@ -40,6 +40,8 @@ export interface ScenarioOptions {
   keys?: number;
   /** Kademlia's k for every node (default 20). */
   replication?: number;
+  /** Share of writes that reset their connection, from the seed (default 0). */
+  loss?: number;
 }
 
 const MINUTE = 60_000;
@@ -103,7 +105,13 @@ async function run(
   const realStart = process.hrtime.bigint();
   const virtualStart = clock.now;
   const replication = options.replication === undefined ? {} : { replication: options.replication };
-  const sim = new Simulation(clock, { ...simulation, seed: options.seed, latencyMs: { min: 5, max: 50 }, node: { ...SIM_NODE, ...replication, ...node } });
+  const sim = new Simulation(clock, {
+    ...simulation,
+    seed: options.seed,
+    latencyMs: { min: 5, max: 50 },
+    ...(options.loss === undefined ? {} : { resetRate: options.loss }),
+    node: { ...SIM_NODE, ...replication, ...node },
+  });
   const { bars, notes } = await body(sim);
   const events = sim.events;
   await sim.stop();
