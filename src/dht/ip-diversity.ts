@@ -58,11 +58,13 @@ function expandIpv6(text: string): number[] | undefined {
 export function firstPerGroup<T>(sorted: readonly T[], count: number, perGroup: number, groupOf: (item: T) => string | undefined): T[] {
   if (perGroup === Infinity) return sorted.slice(0, count);
   const taken: T[] = [];
-  const inGroup = new Map<string, number>();
+  // Made on the first item of a group: on loopback and private networks there is none.
+  let inGroup: Map<string, number> | undefined;
   for (const item of sorted) {
     if (taken.length >= count) break;
     const group = groupOf(item);
     if (group !== undefined) {
+      inGroup ??= new Map();
       const n = inGroup.get(group) ?? 0;
       if (n >= perGroup) continue;
       inGroup.set(group, n + 1);
