@@ -33,6 +33,7 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
   readonly ready: Promise<void>;
   readonly #options: SpawnOptions;
   readonly #mailbox: Mailbox;
+  /** Completions waited for (settled, whenProcessed); dispatches are counted by the mailbox. */
   readonly #progress: Progress;
   readonly #stopping = new AbortController();
   #body: ServiceBody<Protocol> | undefined;
@@ -44,7 +45,7 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
     this.name = options.name;
     this.#options = options;
     this.#mailbox = new Mailbox(options.name, options.queueCapacity);
-    this.#progress = new Progress(options.clock);
+    this.#progress = new Progress();
     // The mailbox counts completions itself and reports them only when somebody waits for them.
     this.#mailbox.notifyFrom(Number.POSITIVE_INFINITY);
     this.#mailbox.onProcessed = (processed) => {
@@ -56,7 +57,7 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
   }
 
   get dispatched(): number {
-    return this.#progress.dispatched;
+    return this.#mailbox.dispatched;
   }
 
   get processed(): number {
@@ -70,17 +71,14 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
     return processed;
   }
 
+  // The mailbox counts dispatches itself: it is reached anyway, and a count in another object
+  // was one more object to reach per command (~9% of the daisy chain).
   send(command: Command<P>): Promise<void> {
-    this.#progress.dispatch();
     return this.#mailbox.send(command);
   }
 
   offer(command: Command<P>): boolean {
-    if (this.#mailbox.closed) throw new ServiceStoppedError(this.name);
-    this.#progress.dispatch();
-    if (this.#mailbox.offer(command)) return true;
-    this.#progress.undo();
-    return false;
+    return this.#mailbox.offer(command);
   }
 
   call<C extends Command<P>>(command: C, options: CallOptions = {}): Promise<Reply<P, C['type']>> {
@@ -91,7 +89,6 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
       options.signal,
     );
     if (pending.abandoned) return pending.promise as Promise<Reply<P, C['type']>>;
-    this.#progress.dispatch();
     const queued = this.#mailbox.send(command, pending);
     if (queued !== ACCEPTED) queued.catch((err: unknown) => pending.reject(err));
     return pending.promise as Promise<Reply<P, C['type']>>;

@@ -73,7 +73,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     this.#options = options;
     this.#launcher = launcher;
     this.#codec = new Codec(options.codecLimits);
-    this.#progress = new Progress(options.clock);
+    this.#progress = new Progress();
     this.#budget = new RestartBudget(options.restart);
     this.ready = new Promise((resolve, reject) => {
       this.#readyResolve = resolve;

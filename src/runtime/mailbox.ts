@@ -74,6 +74,9 @@ export class Mailbox extends Ring<unknown> implements Runnable {
   #lastType: string | undefined;
   #lastHandler: ((command: never) => unknown) | undefined;
   #active = 0;
+  /** Calls in the queue: while there are none, a command is taken without looking for a reply. */
+  #calls = 0;
+  #dispatched = 0;
   #handled = 0;
   #failed = 0;
   #closed = false;
@@ -119,6 +122,14 @@ export class Mailbox extends Ring<unknown> implements Runnable {
     return this.#handled + this.#failed;
   }
 
+  /**
+   * Commands given to send, and to offer when it took them: each one is counted as processed once
+   * it is handled, fails or is refused, so `processed` reaches this once all are done.
+   */
+  get dispatched(): number {
+    return this.#dispatched;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -127,6 +138,7 @@ export class Mailbox extends Ring<unknown> implements Runnable {
   offer(command: unknown, reply?: ReplySink): boolean {
     if (this.#closed) throw new ServiceStoppedError(this.name);
     if (this.ringSize >= this.capacity || this.#hasWaiters()) return false;
+    this.#dispatched++;
     this.#enqueue(command, reply);
     return true;
   }
@@ -136,6 +148,7 @@ export class Mailbox extends Ring<unknown> implements Runnable {
    * ParkedSend that settles once the command is admitted (or refused, if the service stops).
    */
   send(command: unknown, reply?: ReplySink): Promise<void> {
+    this.#dispatched++;
     if (this.#closed) {
       // Counted as failed, so a dispatch counted by the sender still completes for settled().
       this.#failed++;
@@ -184,7 +197,8 @@ export class Mailbox extends Ring<unknown> implements Runnable {
     while (budget-- > 0 && this.#active < this.#concurrency && this.ringSize > 0) {
       let command = this.ringShift();
       let reply: ReplySink | undefined;
-      if (command instanceof QueuedCall) {
+      if (this.#calls > 0 && command instanceof QueuedCall) {
+        this.#calls--;
         reply = command.reply;
         command = command.command;
       }
@@ -226,11 +240,12 @@ export class Mailbox extends Ring<unknown> implements Runnable {
 
   #dispatch(handlers: Map<string, (command: never) => unknown>, command: unknown): unknown {
     const type = (command as { type?: unknown } | null)?.type;
+    // Streams of one command type are the norm: remember the last lookup. Only an object has a
+    // `type` equal to the last type, a string, so the fast path needs no other check.
+    if (type === this.#lastType && type !== undefined) return this.#lastHandler!(command as never);
     if (typeof command !== 'object' || command === null || typeof type !== 'string') {
       throw new MalformedMessageError(this.name, 'a command must be an object with a string "type"');
     }
-    // Streams of one command type are the norm: remember the last lookup.
-    if (type === this.#lastType) return this.#lastHandler!(command as never);
     const handler = handlers.get(type);
     if (handler === undefined) throw new UnknownCommandError(this.name, type);
     this.#lastType = type;
@@ -253,7 +268,11 @@ export class Mailbox extends Ring<unknown> implements Runnable {
   }
 
   #enqueue(command: unknown, reply: ReplySink | undefined): void {
-    this.ringPush(reply === undefined ? command : new QueuedCall(command, reply));
+    if (reply === undefined) this.ringPush(command);
+    else {
+      this.#calls++;
+      this.ringPush(new QueuedCall(command, reply));
+    }
     if (this.#handlers !== undefined && this.#active < this.#concurrency) schedule(this);
   }
 
@@ -293,7 +312,10 @@ export class Mailbox extends Ring<unknown> implements Runnable {
     const error = errorOf();
     while (this.ringSize > 0) {
       const item = this.ringShift();
-      if (item instanceof QueuedCall) item.reply.reject(error);
+      if (item instanceof QueuedCall) {
+        this.#calls--;
+        item.reply.reject(error);
+      }
       this.#completed(0, 1);
     }
     while (this.#hasWaiters()) {

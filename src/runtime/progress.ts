@@ -1,31 +1,23 @@
-import type { DispatchClock } from './spawner.ts';
-
 /**
- * Per-service bookkeeping for quiescence (clocked dispatch, seed 004): every dispatch ticks the
- * system's clock and this service's count; completions raise `processed`. `settled()` waits for
- * `processed` to reach the count dispatched before it was called.
+ * Per-service bookkeeping for quiescence (clocked dispatch, seed 004): every dispatch ticks this
+ * service's count; completions raise `processed`. `settled()` waits for `processed` to reach the
+ * count dispatched before it was called. A same-loop handle keeps only the waiting side here:
+ * its mailbox counts the dispatches.
  */
 export class Progress {
   dispatched = 0;
   processed = 0;
-  readonly #clock: DispatchClock;
   #waiters: { count: number; wake: () => void }[] = [];
   /** The smallest count any waiter waits for: completions below it touch no list. */
   #nextWake = Number.POSITIVE_INFINITY;
 
-  constructor(clock: DispatchClock) {
-    this.#clock = clock;
-  }
-
   dispatch(): void {
     this.dispatched++;
-    this.#clock.value++;
   }
 
   /** The dispatch did not happen after all (the queue refused it). */
   undo(): void {
     this.dispatched--;
-    this.#clock.value--;
   }
 
   /** The smallest count somebody waits for; infinite when nobody waits. */

@@ -24,11 +24,6 @@ export interface ServiceStatus {
   lastError?: string;
 }
 
-/** Counts dispatches across a whole system, so `settled()` can tell when nothing new happened. */
-export interface DispatchClock {
-  value: number;
-}
-
 /** How a running service reaches the others: by name, whatever spawner runs them. */
 export interface ServiceDirectory {
   port<P extends Protocol>(name: string): ServicePort<P>;
@@ -48,7 +43,6 @@ export interface SpawnOptions {
   restart: RestartPolicy;
   codecLimits: CodecLimits;
   directory: ServiceDirectory;
-  clock: DispatchClock;
   log: Logger;
 }
 

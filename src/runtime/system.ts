@@ -5,7 +5,6 @@ import { DEFAULT_CALL_TIMEOUT_MS } from './reply.ts';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.ts';
 import type { AnyServiceDefinition, CallOptions, Command, Protocol, Reply, ServiceModule, ServicePort } from './service.ts';
 import type {
-  DispatchClock,
   ServiceDirectory,
   ServiceHandle,
   ServiceStatus,
@@ -44,7 +43,6 @@ export class ServiceSystem implements ServiceDirectory {
   readonly #spawners: Partial<Record<SpawnerKind, Spawner>>;
   readonly #codecLimits: CodecLimits;
   readonly #handles = new Map<string, ServiceHandle>();
-  readonly #clock: DispatchClock = { value: 0 };
 
   constructor(options: SystemOptions) {
     this.#spawners = options.spawners;
@@ -66,7 +64,6 @@ export class ServiceSystem implements ServiceDirectory {
       restart: { ...DEFAULT_RESTART_POLICY, ...spec.restart },
       codecLimits: this.#codecLimits,
       directory: this,
-      clock: this.#clock,
       log: this.log,
     });
     this.#handles.set(spec.name, handle as unknown as ServiceHandle);
@@ -108,9 +105,11 @@ export class ServiceSystem implements ServiceDirectory {
    */
   async settled(): Promise<void> {
     for (;;) {
-      const clockAtStart = this.#clock.value;
-      await Promise.all([...this.#handles.values()].map((handle) => handle.whenProcessed(handle.dispatched)));
-      if (this.#clock.value === clockAtStart) return;
+      const handles = [...this.#handles.values()];
+      const dispatched = handles.map((handle) => handle.dispatched);
+      await Promise.all(handles.map((handle, i) => handle.whenProcessed(dispatched[i]!)));
+      // Quiet when no service was sent anything meanwhile (and none was spawned).
+      if (this.#handles.size === handles.length && handles.every((handle, i) => handle.dispatched === dispatched[i])) return;
     }
   }
 

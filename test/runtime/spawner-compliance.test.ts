@@ -91,6 +91,21 @@ for (const kind of SPAWNER_KINDS) {
       assert.deepEqual(log, Array.from({ length: 1000 }, (_, i) => i));
     });
 
+    it('calls queued among sends keep FIFO order, and each call gets its own reply', async () => {
+      const service = spawnCompliance('svc');
+      const replies: Promise<number>[] = [];
+      const sends: Promise<void>[] = [];
+      // Nothing is awaited until all 300 are queued: the queue holds sends and calls mixed.
+      for (let i = 0; i < 300; i++) {
+        if (i % 3 === 0) replies.push(service.call({ type: 'append', value: i }));
+        else sends.push(service.send({ type: 'append', value: i }));
+      }
+      await Promise.all(sends);
+      // append replies with the log's length once the value is in: i + 1 for the call of value i.
+      assert.deepEqual(await Promise.all(replies), Array.from({ length: 100 }, (_, k) => 3 * k + 1));
+      assert.deepEqual(await service.call({ type: 'log' }), Array.from({ length: 300 }, (_, i) => i));
+    });
+
     it('a service with two command unions', async () => {
       const service = spawnCompliance('svc');
       assert.equal(await service.call({ type: 'echo', text: 'a' }), 'a');
