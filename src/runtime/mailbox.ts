@@ -209,7 +209,11 @@ export class Mailbox extends Ring<unknown> implements Runnable {
       }
       let result: unknown;
       try {
-        result = this.#dispatch(handlers, command);
+        // Streams of one command type are the norm: the last type's handler is called here, and
+        // #dispatch (not inlined: it is too large) only for another type. Only an object has
+        // a `type` equal to the last type, a string, so this needs no other check.
+        const type = (command as { type?: unknown } | null)?.type;
+        result = type === this.#lastType && type !== undefined ? this.#lastHandler!(command as never) : this.#dispatch(handlers, command);
       } catch (err) {
         reply?.reject(coded(err));
         failed++;
@@ -238,11 +242,9 @@ export class Mailbox extends Ring<unknown> implements Runnable {
     return this.#active < this.#concurrency && this.ringSize > 0;
   }
 
+  /** A command of another type than the last (or a malformed one): look its handler up and remember it. */
   #dispatch(handlers: Map<string, (command: never) => unknown>, command: unknown): unknown {
     const type = (command as { type?: unknown } | null)?.type;
-    // Streams of one command type are the norm: remember the last lookup. Only an object has a
-    // `type` equal to the last type, a string, so the fast path needs no other check.
-    if (type === this.#lastType && type !== undefined) return this.#lastHandler!(command as never);
     if (typeof command !== 'object' || command === null || typeof type !== 'string') {
       throw new MalformedMessageError(this.name, 'a command must be an object with a string "type"');
     }
