@@ -80,6 +80,8 @@ export class Mailbox extends Ring<unknown> implements Runnable {
   #handled = 0;
   #failed = 0;
   #closed = false;
+  /** The queue's bound while open, 0 once closed: one comparison on the send path covers both. */
+  #room: number;
   #idle: (() => void)[] = [];
   /** Called after commands complete, successfully or not, with the number completed so far. */
   onProcessed: ((processed: number) => void) | undefined;
@@ -94,6 +96,7 @@ export class Mailbox extends Ring<unknown> implements Runnable {
     super();
     this.name = name;
     this.capacity = capacity;
+    this.#room = capacity;
     this.#maxWaiting = maxWaiting;
   }
 
@@ -149,15 +152,15 @@ export class Mailbox extends Ring<unknown> implements Runnable {
    */
   send(command: unknown, reply?: ReplySink): Promise<void> {
     this.#dispatched++;
+    if (this.ringSize < this.#room && !this.#hasWaiters()) {
+      this.#enqueue(command, reply);
+      return ACCEPTED;
+    }
     if (this.#closed) {
       // Counted as failed, so a dispatch counted by the sender still completes for settled().
       this.#failed++;
       this.#notify();
       return Promise.reject(new ServiceStoppedError(this.name));
-    }
-    if (this.ringSize < this.capacity && !this.#hasWaiters()) {
-      this.#enqueue(command, reply);
-      return ACCEPTED;
     }
     const waiters = (this.#waiters ??= new Deque<ParkedSend>());
     if (waiters.size >= this.#maxWaiting) {
@@ -179,6 +182,7 @@ export class Mailbox extends Ring<unknown> implements Runnable {
       while ((this.#hasWaiters() || this.ringSize > 0) && this.#handlers !== undefined) await this.#whenIdle();
     }
     this.#closed = true;
+    this.#room = 0;
     this.#dropAll(() => new ServiceStoppedError(this.name));
     if (this.#active > 0) await this.#whenIdle();
   }
@@ -270,12 +274,15 @@ export class Mailbox extends Ring<unknown> implements Runnable {
   }
 
   #enqueue(command: unknown, reply: ReplySink | undefined): void {
+    // A mailbox with commands queued already is scheduled, running, or waiting for a handler in
+    // flight (which schedules it when done): only the first command needs to schedule it.
+    const first = this.ringSize === 0;
     if (reply === undefined) this.ringPush(command);
     else {
       this.#calls++;
       this.ringPush(new QueuedCall(command, reply));
     }
-    if (this.#handlers !== undefined && this.#active < this.#concurrency) schedule(this);
+    if (first && this.#handlers !== undefined && this.#active < this.#concurrency) schedule(this);
   }
 
   #hasWaiters(): boolean {
