@@ -123,9 +123,15 @@ export function phaseFigures(tally: PhaseTally): PhaseFigures {
   };
 }
 
-/** Process RSS and heapUsed in MB, after a full gc when the process runs with --expose-gc. */
+/**
+ * Process RSS and heapUsed in MB, after a full gc when the process runs with --expose-gc. With
+ * MYDHT_BENCH_GC=reduce the gc is V8's memory-reducing one (what it runs under memory pressure:
+ * it also shrinks the young generation and releases emptied pages), on both sides alike: the
+ * readings are then what the nodes hold, without what V8 keeps for the allocation rate.
+ */
 export function memoryMb(): { rss: number; heap: number } {
-  globalThis.gc?.();
+  if (process.env.MYDHT_BENCH_GC === 'reduce') globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  else globalThis.gc?.();
   const usage = process.memoryUsage();
   return { rss: usage.rss / 2 ** 20, heap: usage.heapUsed / 2 ** 20 };
 }

@@ -54,7 +54,7 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
     .strictObject({ perBucket: z.number().int().min(1).default(2), perTable: z.number().int().min(1).default(10) })
     .default({ perBucket: 2, perTable: 10 })
     .describe('contacts of one /24 at most per bucket and lookup result, and per routing table'),
-  disjointPaths: z.number().int().min(1).max(8).default(1).describe('disjoint paths of an iterative lookup (S/Kademlia)'),
+  disjointPaths: z.number().int().min(1).max(8).default(2).describe('disjoint paths of an iterative lookup (S/Kademlia)'),
   maxValueBytes: z.number().int().min(1).max(1024 * 1024).default(64 * 1024).describe('largest record value'),
   recordValidators: z.string().min(1).optional().describe('a module of plain-record namespace validators'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('log lines at this level and above'),

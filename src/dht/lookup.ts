@@ -84,8 +84,9 @@ interface Entry<P> {
  *
  * With `paths` above 1 the lookup runs S/Kademlia's disjoint paths: the seeds are dealt out
  * among the paths, closest first, and a peer belongs to the path that learned it first, so no
- * peer is asked by two paths and peers named by one path's answers never enter another's. Each
- * path keeps its own α in flight and ends on its own `count` closest. A malicious peer that
+ * peer is asked by two paths and peers named by one path's answers never enter another's. The
+ * paths share α (each keeps ⌈α / paths⌉ requests in flight) and each ends on its own `count`
+ * closest. A malicious peer that
  * answers with its accomplices then captures only the path that asked it; the others still
  * converge on the honest peers around the target. The result is the closest that answered on
  * any path.
@@ -106,6 +107,8 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
   const known = new Map<string, Entry<P>>();
   const byPath: Entry<P>[][] = Array.from({ length: paths }, () => []);
   const inFlight: number[] = new Array<number>(paths).fill(0);
+  // α is shared out among the paths, so d paths keep about as many requests in flight as one.
+  const alphaPerPath = Math.ceil(alpha / paths);
   let hops = 0;
   let queried = 0;
   let failed = 0;
@@ -186,7 +189,7 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
       for (let path = 0; path < paths; path++) {
         // A path is done when none of its `count` closest is new or still being asked.
         for (const entry of ranked(path)) {
-          if (inFlight[path]! >= alpha) break;
+          if (inFlight[path]! >= alphaPerPath) break;
           if (entry.state !== 'new') continue;
           if (entry.hop > hopLimit) {
             entry.state = 'failed';

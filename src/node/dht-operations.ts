@@ -56,7 +56,7 @@ export interface DhtOperationsParts {
   limits: RecordLimits;
   queryMode: QueryMode | string;
   /** Disjoint paths of an iterative lookup that names none. */
-  disjointPaths: number | undefined;
+  disjointPaths: number;
   /** The module of plain-record namespace validators, applied to what a get returns. */
   validators: string | undefined;
   /** Told of every lookup this node finishes (for metrics). */

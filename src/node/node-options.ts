@@ -73,9 +73,10 @@ export interface NodeTuning {
    */
   announce?: string[];
   /**
-   * Disjoint paths of an iterative lookup (S/Kademlia), default 1: with d paths no peer is asked
+   * Disjoint paths of an iterative lookup (S/Kademlia), default 2: with d paths no peer is asked
    * by two paths, so a malicious peer that answers with fake closer peers captures one path, not
-   * the lookup. Each path keeps alpha requests in flight: d paths cost about d times the requests.
+   * the lookup. The paths share alpha; each converges on its own k, so a lookup for the k closest
+   * asks about d times the peers (a get that meets a value stops there).
    */
   disjointPaths?: number;
   /** Every bucket not refreshed for this long is looked up again, ms (default 10 min, as kad-dht). */

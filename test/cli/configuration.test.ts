@@ -43,7 +43,7 @@ describe('node configuration', () => {
   it('IP diversity limits take what is given and default the rest; disjoint paths are 1 to 8', async () => {
     const config = await loadNodeConfig({ flags: { ipDiversity: { perBucket: 3 } } });
     assert.deepEqual(config.ipDiversity, { perBucket: 3, perTable: 10 });
-    assert.equal(config.disjointPaths, 1);
+    assert.equal(config.disjointPaths, 2);
     await assert.rejects(loadNodeConfig({ flags: { disjointPaths: 9 } }), { code: 'ERR_CONFIG' });
     await assert.rejects(loadNodeConfig({ flags: { ipDiversity: { perBucket: 0 } } }), { code: 'ERR_CONFIG' });
   });

@@ -179,6 +179,36 @@ describe(`iterative lookup (seed ${SEED})`, () => {
     assert.ok(result.queried > 2 * single.queried, `${result.queried} against ${single.queried}`);
   });
 
+  it('disjoint paths share α: requests in flight stay at ⌈α / paths⌉ per path', async () => {
+    const origin = net.peers[5]!;
+    const target = new Uint8Array(32).fill(99);
+    const seeds = net.closestKnown(origin, target);
+    for (const [alpha, paths, most] of [
+      [3, 1, 3],
+      [3, 2, 4],
+      [4, 2, 4],
+      [3, 4, 4],
+    ] as const) {
+      let inFlight = 0;
+      let peak = 0;
+      await lookup({
+        target,
+        self: origin.id,
+        alpha,
+        paths,
+        seeds,
+        ask: async (peer) => {
+          peak = Math.max(peak, ++inFlight);
+          // Answers take a turn of the event loop, so every request the lookup allows is in flight.
+          await new Promise((resolve) => setImmediate(resolve));
+          inFlight--;
+          return { peers: net.closestKnown(peer, target) };
+        },
+      });
+      assert.equal(peak, most, `α ${alpha} over ${paths} paths: ${peak} in flight at most`);
+    }
+  });
+
   it('a per-group limit keeps the results to that many of one group', async () => {
     const origin = net.peers[4]!;
     const target = new Uint8Array(32).fill(99);
