@@ -22,7 +22,7 @@ export type { ApplicationService, NodeEventMap, NodeParts, NodeServiceName, Node
 const DEFAULT_REFRESH_INTERVAL_MS = 10 * 60_000;
 /**
  * Two disjoint paths: with the diversity limits they keep gets at 100% against Sybils spread one
- * per subnet (one path: 72%, test/sim eclipse scenario), for ~20% of get throughput.
+ * per subnet (one path: 71%, test/sim eclipse scenario), for ~20% of get throughput.
  */
 const DEFAULT_DISJOINT_PATHS = 2;
 /** Kademlia's paper republishes hourly; records live 24 h, so a day without the originator loses nothing. */
