@@ -86,10 +86,9 @@ interface Entry<P> {
  * among the paths, closest first, and a peer belongs to the path that learned it first, so no
  * peer is asked by two paths and peers named by one path's answers never enter another's. The
  * paths share α (each keeps ⌈α / paths⌉ requests in flight) and each ends on its own `count`
- * closest. A malicious peer that
- * answers with its accomplices then captures only the path that asked it; the others still
- * converge on the honest peers around the target. The result is the closest that answered on
- * any path.
+ * closest. A malicious peer that answers with its accomplices then captures only the path that
+ * asked it; the others still converge on the honest peers around the target. The result is the
+ * closest that answered on any path.
  *
  * With `perGroup`, no more than that many peers of one network group (a /24) are among a path's
  * candidates or the results: Sybils ground close to the target but run from a few subnets can then
