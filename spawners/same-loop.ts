@@ -1,4 +1,4 @@
-import { ServiceFailedError, ServiceStoppedError, messageOf } from '../src/runtime/errors.ts';
+import { ServiceFailedError, messageOf } from '../src/runtime/errors.ts';
 import { ACCEPTED, Mailbox } from '../src/runtime/mailbox.ts';
 import { Progress } from '../src/runtime/progress.ts';
 import { DEFAULT_CALL_TIMEOUT_MS, PendingCall } from '../src/runtime/reply.ts';
