@@ -51,10 +51,18 @@ export const BATCH_MAX_BYTES = 64 * 1024;
 
 /**
  * Collects encoded envelopes and ships them as one batch: when 256 are waiting, when 64 KiB are,
- * or once the current burst of work is done. "Done" means after the microtask queue drains, so a
- * producer that never really waits fills whole batches: a nextTick queued from inside a microtask
- * runs only then. (A nextTick queued from an event callback would run *before* the promise
- * continuations that callback released, shipping batches of one; hence the microtask hop.)
+ * or when the current burst of work is done. How soon "done" is depends on whether anyone waits
+ * for what the batch holds:
+ * - A call or a reply has a caller waiting on it, so its batch ships at the end of the current
+ *   microtask. Calls and replies made in one burst are pushed before that microtask runs and
+ *   share the batch; a caller that awaits each reply could not fill a batch anyway. Shipping
+ *   then, rather than after the nextTick hop below, saves ~1 us of the ~9 us a worker round
+ *   trip costs on each side (Node enters JS once more to run a nextTick queue).
+ * - Plain sends and counters wait until the microtask queue drains, so a producer that never
+ *   really waits (`await send()` in a loop) fills whole batches: a nextTick queued from inside a
+ *   microtask runs only then. (A nextTick queued from an event callback would run *before* the
+ *   promise continuations that callback released, shipping batches of one; hence the microtask
+ *   hop.)
  * Each envelope is encoded when pushed, so a value that cannot travel fails its own sender at
  * once and never the batch.
  */
@@ -66,6 +74,9 @@ export class BatchWriter {
   #parts: Uint8Array[] = [];
   #bytes = 0;
   #scheduled = false;
+  #scheduledSoon = false;
+  /** True while beforeFlush runs: what it pushes ships in this very batch, so schedules nothing. */
+  #collecting = false;
   #closed = false;
   /** Called just before a batch is shipped; may push more envelopes (running counters). */
   beforeFlush: (() => void) | undefined;
@@ -86,18 +97,22 @@ export class BatchWriter {
     return this.#codec.encode(envelope);
   }
 
-  push(envelope: unknown): void {
-    this.pushEncoded(this.#codec.encode(envelope));
+  /** @param awaited  a caller waits on this envelope (a call or a reply): ship it sooner. */
+  push(envelope: unknown, awaited = false): void {
+    this.pushEncoded(this.#codec.encode(envelope), awaited);
   }
 
-  pushEncoded(bytes: Uint8Array): void {
+  pushEncoded(bytes: Uint8Array, awaited = false): void {
     if (this.#closed) return;
     // A batch stays within both 64 KiB and the codec's cap, so the other side can always decode it.
     if (this.#bytes + bytes.length > this.#maxBytes && this.#parts.length > 0) this.flush();
     this.#parts.push(bytes);
     this.#bytes += bytes.length;
     if (this.#parts.length >= BATCH_MAX_MESSAGES) this.flush();
-    else this.schedule();
+    else if (!this.#collecting) {
+      if (awaited) this.#scheduleSoon();
+      else this.schedule();
+    }
   }
 
   readonly #flushScheduled = (): void => {
@@ -105,16 +120,38 @@ export class BatchWriter {
     this.flush();
   };
 
-  /** Make sure a flush happens after the current burst, even with nothing pushed (for beforeFlush). */
+  /**
+   * Make sure a flush happens after the current burst, even with nothing pushed (for beforeFlush).
+   * A flush already due at the end of this microtask does: queueing a nextTick anyway would cost
+   * its ~1 us for nothing.
+   */
   schedule(): void {
-    if (this.#scheduled || this.#closed) return;
+    if (this.#scheduled || this.#scheduledSoon || this.#closed) return;
     this.#scheduled = true;
     queueMicrotask(() => process.nextTick(this.#flushScheduled));
   }
 
+  readonly #flushSoon = (): void => {
+    this.#scheduledSoon = false;
+    this.flush();
+  };
+
+  #scheduleSoon(): void {
+    if (this.#scheduledSoon || this.#closed) return;
+    this.#scheduledSoon = true;
+    queueMicrotask(this.#flushSoon);
+  }
+
   flush(): void {
     if (this.#closed) return;
-    this.beforeFlush?.();
+    if (this.beforeFlush !== undefined) {
+      this.#collecting = true;
+      try {
+        this.beforeFlush();
+      } finally {
+        this.#collecting = false;
+      }
+    }
     if (this.#parts.length === 0) return;
     // One fresh buffer per batch: it is transferred (or handed to the socket) and never reused.
     const batch = new Uint8Array(this.#prefix + this.#bytes);

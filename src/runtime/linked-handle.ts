@@ -139,7 +139,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     this.#calls.set(id, pending);
     pending.onFinish = () => this.#calls.delete(id);
     this.#progress.dispatch();
-    if (this.#canSend()) this.#transmit(bytes);
+    if (this.#canSend()) this.#transmit(bytes, true);
     else this.#wait(bytes, pending).catch((err: unknown) => pending.reject(err));
     return result;
   }
@@ -197,9 +197,10 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     );
   }
 
-  #transmit(bytes: Uint8Array): void {
+  /** @param awaited  the command is a call: its caller waits for the reply. */
+  #transmit(bytes: Uint8Array, awaited = false): void {
     this.#sent++;
-    this.#writer!.pushEncoded(bytes);
+    this.#writer!.pushEncoded(bytes, awaited);
   }
 
   #wait(bytes: Uint8Array, call: PendingCall | undefined): Promise<void> {
@@ -215,7 +216,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
   #pump(): void {
     const dropped = this.#unsent.pump(
       () => this.#state === 'running' && this.#sent - this.#remoteHandled - this.#remoteFailed < this.#options.queueCapacity,
-      (bytes) => this.#transmit(bytes),
+      (bytes, awaited) => this.#transmit(bytes, awaited),
     );
     if (dropped > 0) {
       this.#baseFailed += dropped;
@@ -267,7 +268,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
       directory: this.#options.directory,
       log: this.#options.log,
       callTimeoutMs: this.#options.callTimeoutMs,
-      reply: (envelope) => writer.push(envelope),
+      reply: (envelope) => writer.push(envelope, true),
       processed: (handled, failed) => {
         this.#remoteHandled = handled;
         this.#remoteFailed = failed;

@@ -211,7 +211,7 @@ export class ServiceHost {
     if (pending.abandoned) return pending.promise;
     const id = this.#nextOutCall++;
     try {
-      this.#writer.push([Envelope.OUT_CALL, id, target, command]);
+      this.#writer.push([Envelope.OUT_CALL, id, target, command], true);
     } catch (err) {
       pending.reject(err);
       return pending.promise;
@@ -249,14 +249,14 @@ class RemoteReply implements ReplySink {
 
   resolve(value: unknown): void {
     try {
-      this.#writer.push([Envelope.REPLY, this.#id, value]);
+      this.#writer.push([Envelope.REPLY, this.#id, value], true);
     } catch (err) {
       this.reject(err);
     }
   }
 
   reject(error: unknown): void {
-    this.#writer.push([Envelope.ERROR, this.#id, codeOf(error), messageOf(error)]);
+    this.#writer.push([Envelope.ERROR, this.#id, codeOf(error), messageOf(error)], true);
   }
 }
 

@@ -32,14 +32,15 @@ export class UnsentQueue {
 
   /**
    * Hand on commands while `room()` says so: `transmit` the live ones; a call whose caller gave
-   * up meanwhile is dropped instead. Returns how many were dropped.
+   * up meanwhile is dropped instead (`awaited` says a call's caller waits for the reply).
+   * Returns how many were dropped.
    */
-  pump(room: () => boolean, transmit: (bytes: Uint8Array) => void): number {
+  pump(room: () => boolean, transmit: (bytes: Uint8Array, awaited: boolean) => void): number {
     let dropped = 0;
     while (this.#items.size > 0 && room()) {
       const next = this.#items.shift()!;
       if (next.call?.abandoned) dropped++;
-      else transmit(next.bytes);
+      else transmit(next.bytes, next.call !== undefined);
       next.resume();
     }
     if (this.#items.size === 0) this.#wakeEmptied();
