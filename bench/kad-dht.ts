@@ -134,7 +134,7 @@ function otherThan(except: number, count: number): number {
 export async function measureKadDht(options: KadDhtOptions): Promise<DhtRunFigures> {
   const { nodes: count, records, concurrency, valueBytes = 100, signal } = options;
   if (count < 2) throw new RangeError('kad-dht needs at least 2 nodes');
-  const before = memoryMb();
+  const before = memoryMb(true);
   const start = now();
   // Node 0 alone first, settled, for the reading the marginal cost per node starts from.
   const nodes = [await createNode()];

@@ -79,7 +79,7 @@ export async function measureMyDht(options: MyDhtRunOptions): Promise<DhtRunFigu
   if (count < 2) throw new RangeError('the DHT benchmark needs at least 2 nodes');
   const store = (process.env.MYDHT_BENCH_STORE as 'lmdb' | 'memory' | undefined) ?? 'lmdb';
   const net = testnet(store, query);
-  const before = memoryMb();
+  const before = memoryMb(true);
   const start = now();
   try {
     // Node 0 alone first, settled, for the reading the marginal cost per node starts from.
