@@ -210,7 +210,7 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
         return table.cancel(tag) + (lookup === undefined ? 0 : 1);
       },
       pending: () => table.size,
-      seekStats: () => ({ ...seeker.stats }),
+      seekStats: () => ({ ...seeker.stats, remembered: seeker.remembered }),
     },
     stop: () => table.endAll(),
   };

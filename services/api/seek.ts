@@ -69,6 +69,11 @@ export class Seeker {
     this.#ports = ports;
   }
 
+  /** Seeks remembered for de-duplication now. */
+  get remembered(): number {
+    return this.#seen.size;
+  }
+
   async originate(options: {
     target: Uint8Array;
     want: 'value' | 'nodes';
@@ -160,11 +165,15 @@ export class Seeker {
       return this.#ports.send(from, { type: 'reply', query, ok: false, code: codeOf(err), error: messageOf(err) }).catch(() => {});
     }
     const answer: SeekAnswer = { value: null, peers: [], hops: request.depth, branches: 0 };
-    const seen = `${origin.idHex}:${request.originQuery}`;
-    if (this.#seen.has(seen)) {
+    // An iterative lookup's step (asked by its origin, going no further) cannot loop, and a copy
+    // of it costs what a fresh step would: only seeks that travel are remembered. Remembering
+    // every step took ~100 bytes each, up to a megabyte per node.
+    const step = origin.idHex === from && request.depth >= request.hopLimit;
+    const seen = step ? undefined : `${origin.idHex}:${request.originQuery}`;
+    if (seen !== undefined && this.#seen.has(seen)) {
       this.stats.duplicates++;
     } else {
-      this.#remember(seen);
+      if (seen !== undefined) this.#remember(seen);
       this.stats.worked++;
       this.#active++;
       try {

@@ -261,7 +261,7 @@ export interface ApiProtocol {
   };
   pending: { command: object; reply: number };
   /** Forwarded queries this node worked on as a hop, answered empty as duplicates (seen by another path), and refused. */
-  seekStats: { command: object; reply: { worked: number; duplicates: number; refused: number } };
+  seekStats: { command: object; reply: { worked: number; duplicates: number; refused: number; remembered: number } };
 }
 
 export interface FindReply {

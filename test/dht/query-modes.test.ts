@@ -59,6 +59,25 @@ describe(`query modes (seed ${SEED})`, function () {
     }
   });
 
+  it('remembers the seeks that travel for de-duplication, not the steps of iterative lookups', async () => {
+    const { nodes, record } = await valueChain(4, 'remembered');
+    try {
+      const remembered = async () => {
+        let sum = 0;
+        for (const node of nodes) sum += (await api(node).call({ type: 'seekStats' })).remembered;
+        return sum;
+      };
+      assert.ok((await nodes[0]!.get(record.key, { mode: 'iterative' })) !== null);
+      const asked = (await Promise.all(nodes.map((node) => api(node).call({ type: 'seekStats' })))).reduce((sum, stats) => sum + stats.worked, 0);
+      assert.ok(asked >= 3, `${asked} steps answered along the chain`);
+      assert.equal(await remembered(), 0, 'a step goes no further: nothing to de-duplicate');
+      assert.ok((await nodes[0]!.get(record.key, { mode: 'proxy' })) !== null);
+      assert.ok((await remembered()) >= 3, 'each hop of a forwarded seek remembers it');
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+
   for (const mode of MODES) {
     describe(`${mode}`, () => {
       for (const length of [4, 6]) {
