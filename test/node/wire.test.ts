@@ -44,6 +44,19 @@ describe('wire frames', () => {
     assert.throws(() => wire.decode(body, new SessionCipher(key(2), key(1))), { code: 'ERR_AUTH_FRAME' });
   });
 
+  it('sessions interleaved on one thread each keep their own counters: frames open in order, a replay fails', () => {
+    const sessions = [1, 3, 5].map((n) => ({ send: new SessionCipher(key(n), key(n + 1)), receive: new SessionCipher(key(n + 1), key(n)) }));
+    const sealed = sessions.map(() => [] as Uint8Array[]);
+    for (let i = 0; i < 5; i++) sessions.forEach((session, s) => sealed[s]!.push(session.send.seal(new Uint8Array([s, i]))));
+    for (let i = 0; i < 5; i++) {
+      sessions.forEach((session, s) => assert.deepEqual([...session.receive.open(sealed[s]![i]!)], [s, i]));
+    }
+    assert.deepEqual(sessions[0]!.receive.counters, { sent: 0, received: 5 });
+    assert.throws(() => sessions[0]!.receive.open(sealed[0]![4]!), { code: 'ERR_AUTH_FRAME' });
+    // The nonce is the counter alone: the same key, counter and plaintext seal to the same bytes.
+    assert.deepEqual(new SessionCipher(key(1), undefined).seal(new Uint8Array([0, 0])), sealed[0]![0]);
+  });
+
   it('a message larger than the frame cap is refused when encoded', () => {
     const small = new Wire(1024);
     assert.throws(() => small.encode({ type: 'big', blob: new Uint8Array(2048) } as never), { code: 'ERR_FRAME_TOO_LARGE' });
