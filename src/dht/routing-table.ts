@@ -47,13 +47,17 @@ export class RoutingTable {
   readonly #limits: DiversityLimits;
   readonly #ping: (contact: Contact) => Promise<boolean>;
   readonly #now: () => number;
-  readonly #buckets: Contact[][] = Array.from({ length: ID_BITS }, () => []);
+  /**
+   * The buckets that ever held a contact, by index: a table of n peers fills about log2(n) of the
+   * 256, and 256 empty arrays up front were ~10 KiB of every node's heap.
+   */
+  readonly #buckets = new Map<number, Contact[]>();
   readonly #byId = new Map<string, Contact>();
   readonly #subnets = new Map<string, number>();
   /** Buckets whose least recently seen contact is being pinged: one eviction check at a time each. */
   readonly #checking = new Set<number>();
-  /** When each bucket was last refreshed; never, at first. */
-  readonly #refreshed: number[] = new Array<number>(ID_BITS).fill(Number.NEGATIVE_INFINITY);
+  /** When each bucket was last refreshed; absent: never. */
+  readonly #refreshed = new Map<number, number>();
 
   constructor(self: Uint8Array, options: RoutingTableOptions) {
     if (self.length !== ID_BYTES) throw new RangeError(`an id is ${ID_BYTES} bytes`);
@@ -78,7 +82,7 @@ export class RoutingTable {
   }
 
   bucket(index: number): readonly Contact[] {
-    return this.#buckets[index] ?? [];
+    return this.#buckets.get(index) ?? [];
   }
 
   /**
@@ -89,7 +93,7 @@ export class RoutingTable {
     const index = this.bucketOf(id);
     if (index === ID_BITS) return 'self';
     const idHex = Buffer.from(id).toString('hex');
-    const bucket = this.#buckets[index]!;
+    const bucket = this.#bucketAt(index);
     const known = this.#byId.get(idHex);
     if (known !== undefined) {
       this.#touch(bucket, known, answered);
@@ -126,13 +130,13 @@ export class RoutingTable {
   /** A contact answered a request: it is alive, and now counts as closest. */
   markAnswered(idHex: string): void {
     const contact = this.#byId.get(idHex);
-    if (contact !== undefined) this.#touch(this.#buckets[this.bucketOf(contact.id)]!, contact, true);
+    if (contact !== undefined) this.#touch(this.#bucketAt(this.bucketOf(contact.id)), contact, true);
   }
 
   remove(idHex: string): boolean {
     const contact = this.#byId.get(idHex);
     if (contact === undefined) return false;
-    const bucket = this.#buckets[this.bucketOf(contact.id)]!;
+    const bucket = this.#bucketAt(this.bucketOf(contact.id));
     bucket.splice(bucket.indexOf(contact), 1);
     this.#byId.delete(idHex);
     const subnet = subnetOf(contact.address, this.#limits.exemptPrivate);
@@ -159,12 +163,19 @@ export class RoutingTable {
   refreshTargets(intervalMs: number, random: () => number = Math.random): Uint8Array[] {
     const now = this.#now();
     const targets: Uint8Array[] = [];
-    this.#buckets.forEach((bucket, index) => {
-      if (bucket.length === 0 || now - this.#refreshed[index]! < intervalMs) return;
-      this.#refreshed[index] = now;
+    for (const [index, bucket] of this.#buckets) {
+      if (bucket.length === 0 || now - (this.#refreshed.get(index) ?? Number.NEGATIVE_INFINITY) < intervalMs) continue;
+      this.#refreshed.set(index, now);
       targets.push(randomIdInBucket(this.self, index, random));
-    });
+    }
     return targets;
+  }
+
+  /** The bucket at `index`, made on first use. Emptied buckets are kept: an add may hold one across its ping. */
+  #bucketAt(index: number): Contact[] {
+    let bucket = this.#buckets.get(index);
+    if (bucket === undefined) this.#buckets.set(index, (bucket = []));
+    return bucket;
   }
 
   #roomInSubnet(bucket: Contact[], subnet: string): boolean {
