@@ -94,6 +94,22 @@ export class TcpTransport implements Transport {
   }
 }
 
+/** The connection a socket belongs to, for the socket's listeners, which are shared by all sockets. */
+const CONNECTION = Symbol('mydht.tcp-connection');
+type OwnedSocket = Socket & { [CONNECTION]: TcpConnection };
+
+// One set of listeners for every socket, not four closures and their context per connection.
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONNECTION].onData?.(chunk);
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[CONNECTION].onDrain?.();
+}
+function onSocketError(): void {} // reported through 'close'
+function onSocketClose(this: OwnedSocket, hadError: boolean): void {
+  this[CONNECTION].socketClosed(hadError);
+}
+
 class TcpConnection implements Connection {
   readonly id = `tcp-${nextId++}`;
   readonly direction: 'inbound' | 'outbound';
@@ -113,14 +129,18 @@ class TcpConnection implements Connection {
     this.remoteAddress = toIpMultiaddr(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0, 'tcp');
     this.localAddress = toIpMultiaddr(socket.localAddress ?? '0.0.0.0', socket.localPort ?? 0, 'tcp');
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData?.(chunk));
-    socket.on('drain', () => this.onDrain?.());
-    socket.on('error', () => {}); // reported through 'close'
-    socket.on('close', (hadError) => {
-      this.#closed = true;
-      this.closedBy?.();
-      this.onClose?.(hadError ? new TransportError('ERR_CONNECTION_RESET', 'connection reset') : undefined);
-    });
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+  }
+
+  /** The socket's 'close'. */
+  socketClosed(hadError: boolean): void {
+    this.#closed = true;
+    this.closedBy?.();
+    this.onClose?.(hadError ? new TransportError('ERR_CONNECTION_RESET', 'connection reset') : undefined);
   }
 
   get closed(): boolean {
