@@ -28,10 +28,16 @@ export function isAcceptedTag(tag: number): boolean {
  * huge allocation. Shared refs (see shared-ref.ts) are cbor-x tag extensions and so travel
  * through every Codec without any per-message code.
  */
+/**
+ * One cbor-x encoder and decoder per thread, shared by every Codec: they differ only in their
+ * limits, which are checked around the calls. cbor-x keeps its working buffer per module anyway,
+ * and an Encoder is ~1.5 KiB of closures, four of them per node.
+ */
+const encoder = new Encoder({ useRecords: false });
+const decoder = new Decoder({ useRecords: false });
+
 export class Codec {
   readonly limits: CodecLimits;
-  readonly #encoder = new Encoder({ useRecords: false });
-  readonly #decoder = new Decoder({ useRecords: false });
 
   constructor(limits: Partial<CodecLimits> = {}) {
     this.limits = { ...DEFAULT_CODEC_LIMITS, ...limits };
@@ -44,7 +50,7 @@ export class Codec {
   encode(value: unknown): Uint8Array {
     let bytes: Uint8Array;
     try {
-      bytes = this.#encoder.encode(value);
+      bytes = encoder.encode(value);
     } catch (err) {
       throw new EncodeError(`cannot encode value: ${messageOf(err)}`, { cause: err });
     }
@@ -55,14 +61,14 @@ export class Codec {
   /** Decode exactly one CBOR item; trailing bytes are an error. */
   decode(bytes: Uint8Array): unknown {
     this.#check(bytes, 1);
-    return this.#run(() => this.#decoder.decode(bytes));
+    return this.#run(() => decoder.decode(bytes));
   }
 
   /** Decode a CBOR sequence (several items back to back), as batches travel. */
   decodeSequence(bytes: Uint8Array): unknown[] {
     const count = this.#check(bytes, Number.POSITIVE_INFINITY);
     if (count === 0) return [];
-    return this.#run(() => this.#decoder.decodeMultiple(bytes) as unknown[]);
+    return this.#run(() => decoder.decodeMultiple(bytes) as unknown[]);
   }
 
   #check(bytes: Uint8Array, maxItems: number): number {
