@@ -19,5 +19,7 @@ export function parseIpMultiaddr(address: string, protocol: 'tcp' | 'udp'): { ho
 /** A socket's host and port as a multiaddr; an IPv4-mapped IPv6 host (`::ffff:1.2.3.4`) as the IPv4 it is. */
 export function toIpMultiaddr(host: string, port: number, protocol: 'tcp' | 'udp'): string {
   const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
-  return v4.includes(':') ? `/ip6/${v4}/${protocol}/${port}` : `/ip4/${v4}/${protocol}/${port}`;
+  // join() makes one flat string; a template literal leaves a chain of five pieces (~170 bytes
+  // instead of ~40), kept for the life of every connection.
+  return ['/', v4.includes(':') ? 'ip6' : 'ip4', '/', v4, '/', protocol, '/', String(port)].join('');
 }
