@@ -256,7 +256,9 @@ export class Seeker {
 
   /** Forward to a proxied hop and wait for its answer (an error if none came in time). */
   async #ask(peer: PeerRecord, timeoutMs: number, request: (query: number) => SeekRequest): Promise<SeekAnswer | Error> {
-    let answer: SeekAnswer | Error = new MyDhtError('ERR_TIMEOUT', `peer ${peer.idHex} did not answer within ${timeoutMs} ms`);
+    // Made only when no answer came: an Error captures a stack, which took ~4 % of a get's time
+    // when every ask made one up front.
+    let answer: SeekAnswer | Error | undefined;
     const { id, done } = this.#ports.table.open({
       timeoutMs,
       from: new Set([peer.idHex]),
@@ -271,7 +273,7 @@ export class Seeker {
       this.#ports.table.end(id);
     });
     await done;
-    return answer;
+    return answer ?? new MyDhtError('ERR_TIMEOUT', `peer ${peer.idHex} did not answer within ${timeoutMs} ms`);
   }
 
   async #forward(peer: PeerRecord, query: number, request: SeekRequest): Promise<void> {
