@@ -58,6 +58,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     peerRateLimit: config.peerRateLimit,
     refreshIntervalMs: config.refreshIntervalMs,
     republishIntervalMs: config.republishIntervalMs,
+    republishMaxBytes: config.republishMaxBytes,
     recordRefreshIntervalMs: config.recordRefreshIntervalMs,
     ...(config.recordValidators === undefined ? {} : { recordValidators: config.recordValidators }),
   });

@@ -69,6 +69,12 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
     .describe("session messages a peer may send a second, and save up; past it they are dropped"),
   refreshIntervalMs: ms('bucket refresh interval').default(10 * 60_000),
   republishIntervalMs: ms('republish interval of records this node put').default(60 * 60_000),
+  republishMaxBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024)
+    .describe('bytes of values of the records this node put kept for republishing; the oldest go first'),
   recordRefreshIntervalMs: ms('refresh interval of records this node holds').default(60 * 60_000),
 });
 

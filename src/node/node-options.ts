@@ -84,6 +84,12 @@ export interface NodeTuning {
   /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */
   republishIntervalMs?: number;
   /**
+   * The values of the records this node put that it keeps in memory for republishing, bytes at
+   * most (default 64 MiB); past it the oldest put is forgotten first (it lives on while its
+   * holders refresh it). 0 turns the originator's republishing off.
+   */
+  republishMaxBytes?: number;
+  /**
    * A record this node holds that nobody stored again for this long is put again on the nodes
    * now closest to it, ms (default 1 h: Kademlia's republish by every holder).
    */
@@ -143,4 +149,6 @@ export interface NodeStatus {
   connections: MainLoopStatus;
   services: ServiceStatus[];
   store: { records: number; bytes: number; quotaBytes: number; refused: Record<string, number> } | null;
+  /** The records this node put and keeps for republishing, and the bytes of their values (at most maxBytes). */
+  published: { records: number; bytes: number; maxBytes: number };
 }

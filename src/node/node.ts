@@ -27,6 +27,7 @@ const DEFAULT_REFRESH_INTERVAL_MS = 10 * 60_000;
 const DEFAULT_DISJOINT_PATHS = 2;
 /** Kademlia's paper republishes hourly; records live 24 h, so a day without the originator loses nothing. */
 const DEFAULT_REPUBLISH_INTERVAL_MS = 60 * 60_000;
+const DEFAULT_REPUBLISH_MAX_BYTES = 64 * 1024 * 1024;
 /** Kademlia's holders republish hourly too; a record stored again meanwhile is skipped. */
 const DEFAULT_RECORD_REFRESH_INTERVAL_MS = 60 * 60_000;
 
@@ -54,6 +55,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   #republishTimer: ReturnType<typeof setInterval> | undefined;
   #recordRefreshTimer: ReturnType<typeof setInterval> | undefined;
   readonly #dht: DhtOperations;
+  readonly #republishMaxBytes: number;
   readonly #listens: Listens;
   /** Listeners of queries in progress, by tag. */
   readonly #watchers = new Map<string, (event: QueryEvent) => void>();
@@ -76,6 +78,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     this.#parts = parts;
     this.#addresses = [...(parts.announce ?? [])];
     this.#record = PeerRecord.create(parts.identity, this.#addresses, 0);
+    this.#republishMaxBytes = parts.republishMaxBytes ?? DEFAULT_REPUBLISH_MAX_BYTES;
     this.#dht = new DhtOperations({
       service: (name) => this.#service(name),
       record: () => this.#record,
@@ -84,6 +87,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
       limits: { ...DEFAULT_RECORD_LIMITS, maxValueBytes: parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes },
       queryMode: parts.queryMode ?? 'iterative',
       disjointPaths: parts.disjointPaths ?? DEFAULT_DISJOINT_PATHS,
+      republishMaxBytes: this.#republishMaxBytes,
       validators: parts.recordValidators,
       observe: (lookup) => void this.emit('lookup', lookup),
       watch: (tag, listener) => {
@@ -377,6 +381,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
       connections,
       services: this.services(),
       store,
+      published: { ...this.#dht.published, maxBytes: this.#republishMaxBytes },
     };
   }
 

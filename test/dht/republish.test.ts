@@ -47,6 +47,30 @@ describe('republishing by the originator', function () {
   });
 });
 
+describe('what the originator keeps for republishing', function () {
+  this.timeout(30_000);
+
+  it('is bounded by the bytes of its values: the oldest puts are forgotten first, a newer version replaces the older', async () => {
+    const testnet = await createTestnet({ nodes: 4, replication: 3, seed: 29, node: { republishMaxBytes: 2_500 } });
+    try {
+      const origin = testnet.nodes[0]!;
+      const records = [1, 2, 3, 4].map((n) => immutableRecord(new Uint8Array(1_000).fill(n)));
+      for (const record of records) await origin.put(record);
+      assert.deepEqual((await origin.status()).published, { records: 2, bytes: 2_000, maxBytes: 2_500 });
+      assert.equal(await origin.republish(), 2, 'the two newest');
+      const author = NodeIdentity.generate();
+      await origin.put(mutableRecord(author, new Uint8Array(300), 1));
+      assert.deepEqual((await origin.status()).published, { records: 3, bytes: 2_300, maxBytes: 2_500 });
+      await origin.put(mutableRecord(author, new Uint8Array(600), 2));
+      assert.deepEqual((await origin.status()).published, { records: 2, bytes: 1_600, maxBytes: 2_500 }, 'version 2 replaced version 1, and pushed out the oldest 1,000 bytes');
+      await origin.put(immutableRecord(new Uint8Array(3_000)));
+      assert.equal((await origin.status()).published.records, 2, 'a record larger than the bound is not kept');
+    } finally {
+      await testnet.stop();
+    }
+  });
+});
+
 describe('refresh by holders', function () {
   this.timeout(30_000);
 
