@@ -151,7 +151,10 @@ export class Seeker {
     return { values, closest, hops, answers, complete: complete || outstanding <= 0 };
   }
 
-  /** A seek from `from`, which waits for an answer to its query `query` (if this hop is proxied). */
+  /**
+   * A seek from `from`, which waits for an answer to its query `query` (if this hop is proxied).
+   * Never rejects: the api service starts it and moves on.
+   */
   async hop(from: string, query: number, input: unknown): Promise<void> {
     let request: SeekRequest;
     let origin: PeerRecord;
@@ -178,6 +181,10 @@ export class Seeker {
       this.#active++;
       try {
         await this.#work(request, from, answer);
+      } catch (err) {
+        // A forward that could not start (this node's query table full, ERR_TOO_MANY_QUERIES) or a
+        // failed read here: the hop answers with what it has, so nobody waits for it in vain.
+        this.#ports.log.debug({ peer: from, err }, 'a seek stopped short here');
       } finally {
         this.#active--;
       }
