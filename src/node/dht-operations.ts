@@ -331,7 +331,7 @@ export class DhtOperations {
     if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
     if (held !== undefined) this.#forget(key, held);
     const max = this.#parts.republishMaxBytes;
-    if (record.value.length > max) return;
+    if (max <= 0 || record.value.length > max) return;
     for (const [oldest, first] of this.#published) {
       if (this.#published.size < MAX_PUBLISHED && this.#publishedBytes + record.value.length <= max) break;
       this.#forget(oldest, first);

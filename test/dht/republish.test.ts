@@ -69,6 +69,19 @@ describe('what the originator keeps for republishing', function () {
       await testnet.stop();
     }
   });
+
+  it('is nothing at republishMaxBytes 0, not even records with empty values', async () => {
+    const testnet = await createTestnet({ nodes: 3, replication: 3, seed: 31, node: { republishMaxBytes: 0 } });
+    try {
+      const origin = testnet.nodes[0]!;
+      await origin.put(mutableRecord(NodeIdentity.generate(), new Uint8Array(0), 1));
+      await origin.put(immutableRecord(new Uint8Array(10)));
+      assert.deepEqual((await origin.status()).published, { records: 0, bytes: 0, maxBytes: 0 });
+      assert.equal(await origin.republish(), 0);
+    } finally {
+      await testnet.stop();
+    }
+  });
 });
 
 describe('refresh by holders', function () {
