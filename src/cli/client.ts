@@ -206,7 +206,8 @@ async function status(options: ClientOptions): Promise<number> {
     `routing table  ${s.routingTable} contacts`,
     `sessions       ${s.connections.sessions} (${s.connections.connections} connections)`,
     `store          ${s.store === null ? 'not the key-value store' : `${s.store.records} records, ${s.store.bytes} of ${s.store.quotaBytes} bytes`}`,
-    `republishing   ${s.published.records} records put here, ${s.published.bytes} of ${s.published.maxBytes} bytes`,
+    // An older node's status has no such line.
+    ...(s.published === undefined ? [] : [`republishing   ${s.published.records} records put here, ${s.published.bytes} of ${s.published.maxBytes} bytes`]),
     'services',
     ...s.services.map((service) => `  ${service.name.padEnd(12)} ${service.spawner.padEnd(14)} ${service.state.padEnd(9)} queued ${service.queued}, restarts ${service.restarts}`),
   ];
