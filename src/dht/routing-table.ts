@@ -48,8 +48,9 @@ export class RoutingTable {
   readonly #ping: (contact: Contact) => Promise<boolean>;
   readonly #now: () => number;
   /**
-   * The buckets that ever held a contact, by index: a table of n peers fills about log2(n) of the
-   * 256, and 256 empty arrays up front were ~10 KiB of every node's heap.
+   * The buckets met so far, by index (an add makes its bucket, even one it then refuses): a table
+   * of n peers fills about log2(n) of the 256, and 256 empty arrays up front were ~10 KiB of every
+   * node's heap.
    */
   readonly #buckets = new Map<number, Contact[]>();
   readonly #byId = new Map<string, Contact>();
