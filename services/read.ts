@@ -142,7 +142,9 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
               reader.cipher = opened.receiveKey === null ? undefined : new SessionCipher(undefined, opened.receiveKey);
               reader.peer = opened.peer;
             }
-            void pump(conn, reader);
+            // Started from a callback, not a handler: a refused route (a service stopping) ends
+            // this connection rather than going unhandled.
+            pump(conn, reader).catch((err: unknown) => drop(conn, err));
           },
           (err: unknown) => drop(conn, err),
         );
