@@ -70,5 +70,6 @@ export class ChallengeCache<V> {
 }
 
 function keyOf(nonce: Uint8Array): string {
-  return Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('base64');
+  // A copy, not a view of nonce.buffer, which would move an on-heap nonce off the heap (toHex).
+  return Buffer.from(nonce).toString('base64');
 }

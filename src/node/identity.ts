@@ -20,8 +20,12 @@ export function peerIdOf(publicKey: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(publicKey).digest());
 }
 
+/**
+ * Copies into Node's buffer pool rather than viewing `bytes.buffer`: reading `.buffer` of a small
+ * Uint8Array that lives on V8's heap (a decoded id, see Codec) moves it to a block of its own.
+ */
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  return Buffer.from(bytes).toString('hex');
 }
 
 const ED25519_SEED_BYTES = 32;

@@ -49,14 +49,25 @@ export class SessionCipher {
   }
 
   seal(plaintext: Uint8Array): Uint8Array {
+    return this.sealAfter(plaintext, 0);
+  }
+
+  /**
+   * The sealed frame with `headroom` free bytes in front of it (for a length prefix): one
+   * allocation per frame, the one that is sent.
+   */
+  sealAfter(plaintext: Uint8Array, headroom: number): Uint8Array {
     if (this.#sendKey === undefined) throw new SessionError('ERR_SESSION_KEY', 'this cipher only opens');
     const cipher = createCipheriv(ALGORITHM, this.#sendKey, this.#nonceFor(this.#sent++), { authTagLength: TAG_BYTES });
     const head = cipher.update(plaintext);
     const tail = cipher.final();
-    const sealed = new Uint8Array(head.length + tail.length + TAG_BYTES);
-    sealed.set(head, 0);
-    sealed.set(tail, head.length);
-    sealed.set(cipher.getAuthTag(), head.length + tail.length);
+    const tag = cipher.getAuthTag();
+    const sealed = new Uint8Array(headroom + head.length + tail.length + TAG_BYTES);
+    sealed.set(head, headroom);
+    sealed.set(tail, headroom + head.length);
+    sealed.set(tag, headroom + head.length + tail.length);
+    release(head);
+    release(tag);
     return sealed;
   }
 
@@ -83,4 +94,17 @@ export class SessionCipher {
     nonce.writeUInt32BE(counter >>> 0, 8);
     return nonce;
   }
+}
+
+/**
+ * Free the memory of a buffer Node allocated for one call's output, now rather than at the next
+ * full gc. Node's cipher outputs each get their own off-heap block, which outlives the frame when
+ * it was promoted to the old generation: under load V8 lets such garbage reach its external
+ * memory limit (64 MB) before collecting it, and malloc keeps that peak for the life of the
+ * process. Detaching hands the block back to malloc at once. Only a buffer that is the whole of
+ * its ArrayBuffer is released: one that shares its block (a pool slice) is left to the gc.
+ */
+export function release(bytes: Uint8Array): void {
+  const { buffer } = bytes;
+  if (bytes.byteOffset === 0 && buffer.byteLength === bytes.length && buffer instanceof ArrayBuffer && bytes.length > 0) buffer.transfer(0);
 }

@@ -1,7 +1,7 @@
 import { Codec } from '../runtime/codec.ts';
 import { MyDhtError } from '../runtime/errors.ts';
 import { LENGTH_PREFIX_BYTES, writeLengthPrefix } from '../runtime/frames.ts';
-import type { SessionCipher } from './session-cipher.ts';
+import { release, type SessionCipher } from './session-cipher.ts';
 
 /**
  * The wire: every frame is `u32 big-endian length | body`, at most `maxFrame` bytes of body
@@ -31,11 +31,10 @@ export class Wire {
   /** A whole frame, prefix included; sealed when a session cipher is given. */
   encode(message: WireMessage, cipher?: SessionCipher): Uint8Array {
     const plain = this.codec.encode([PROTOCOL_VERSION, message]);
-    const body = cipher === undefined ? plain : cipher.seal(plain);
-    if (body.length > this.maxFrame) throw new WireError('ERR_FRAME_TOO_LARGE', `a ${body.length}-byte frame exceeds ${this.maxFrame}`);
-    const frame = new Uint8Array(LENGTH_PREFIX_BYTES + body.length);
-    writeLengthPrefix(frame, 0, body.length);
-    frame.set(body, LENGTH_PREFIX_BYTES);
+    const frame = cipher === undefined ? copyAfterPrefix(plain) : cipher.sealAfter(plain, LENGTH_PREFIX_BYTES);
+    const bodyBytes = frame.length - LENGTH_PREFIX_BYTES;
+    if (bodyBytes > this.maxFrame) throw new WireError('ERR_FRAME_TOO_LARGE', `a ${bodyBytes}-byte frame exceeds ${this.maxFrame}`);
+    writeLengthPrefix(frame, 0, bodyBytes);
     return frame;
   }
 
@@ -47,6 +46,8 @@ export class Wire {
   decode(body: Uint8Array, cipher?: SessionCipher): WireMessage {
     const plain = cipher === undefined ? body : cipher.open(body);
     const decoded = this.codec.decode(plain);
+    // The message holds copies of its byte strings (Codec), so the opened frame is garbage now.
+    if (cipher !== undefined) release(plain);
     if (!Array.isArray(decoded) || decoded.length !== 2) throw new WireError('ERR_WIRE_MALFORMED', 'a frame must be [version, message]');
     const [version, message] = decoded as [unknown, unknown];
     if (version !== PROTOCOL_VERSION) {
@@ -57,4 +58,10 @@ export class Wire {
     }
     return message as WireMessage;
   }
+}
+
+function copyAfterPrefix(body: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(LENGTH_PREFIX_BYTES + body.length);
+  frame.set(body, LENGTH_PREFIX_BYTES);
+  return frame;
 }

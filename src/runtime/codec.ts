@@ -1,4 +1,4 @@
-import { Decoder, Encoder } from 'cbor-x';
+import { addExtension, Decoder, Encoder } from 'cbor-x';
 import { scanCbor } from './cbor-scan.ts';
 import { DecodeError, EncodeError, FrameTooLargeError, messageOf } from './errors.ts';
 
@@ -34,7 +34,25 @@ export function isAcceptedTag(tag: number): boolean {
  * and an Encoder is ~1.5 KiB of closures, four of them per node.
  */
 const encoder = new Encoder({ useRecords: false });
-const decoder = new Decoder({ useRecords: false });
+const decoder = new Decoder({ useRecords: false, copyBuffers: true });
+/**
+ * Decoded byte strings are copies, never views of the bytes decoded: a decoded message then
+ * holds nothing of its frame or batch, which can be freed at once (the wire releases each
+ * opened frame), and a 32-byte id kept in a table does not pin a 64 KiB socket read. A copy of
+ * up to 64 bytes (ids, keys, signatures) lives on V8's heap, not in a block of its own.
+ * cbor-x's own tag-64 handler would copy the copy, through an ArrayBuffer that moves even a
+ * small one off the heap; with copyBuffers the content is already fresh.
+ */
+const decodeTag64 = {
+  tag: 64,
+  decode: (bytes: unknown): Uint8Array => {
+    if (!(bytes instanceof Uint8Array)) throw new DecodeError('ERR_DECODE_MALFORMED', 'tag 64 must hold a byte string');
+    return bytes;
+  },
+};
+// A decode-only extension: cbor-x takes one (it registers an encoder only when given a Class),
+// its typings do not. The encoder keeps writing Uint8Arrays as tag 64 itself.
+addExtension(decodeTag64 as unknown as Parameters<typeof addExtension>[0]);
 
 export class Codec {
   readonly limits: CodecLimits;
@@ -61,14 +79,14 @@ export class Codec {
   /** Decode exactly one CBOR item; trailing bytes are an error. */
   decode(bytes: Uint8Array): unknown {
     this.#check(bytes, 1);
-    return this.#run(() => decoder.decode(bytes));
+    return this.#run(() => decoder.decode(plain(bytes)));
   }
 
   /** Decode a CBOR sequence (several items back to back), as batches travel. */
   decodeSequence(bytes: Uint8Array): unknown[] {
     const count = this.#check(bytes, Number.POSITIVE_INFINITY);
     if (count === 0) return [];
-    return this.#run(() => decoder.decodeMultiple(bytes) as unknown[]);
+    return this.#run(() => decoder.decodeMultiple(plain(bytes)) as unknown[]);
   }
 
   #check(bytes: Uint8Array, maxItems: number): number {
@@ -88,4 +106,12 @@ export class Codec {
       throw new DecodeError('ERR_DECODE_MALFORMED', `cannot decode: ${messageOf(err)}`, { cause: err });
     }
   }
+}
+
+/**
+ * The same bytes as a plain Uint8Array: cbor-x copies byte strings with the source's own
+ * constructor, and a Buffer source would make every decoded byte string a Buffer.
+ */
+function plain(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { FrameDecoder, LENGTH_PREFIX_BYTES } from '../../src/runtime/frames.ts';
 import { Codec } from '../../src/runtime/codec.ts';
-import { SessionCipher } from '../../src/node/session-cipher.ts';
+import { release, SessionCipher } from '../../src/node/session-cipher.ts';
 import { PROTOCOL_VERSION, Wire } from '../../src/node/wire.ts';
 
 describe('wire frames', () => {
@@ -55,6 +55,39 @@ describe('wire frames', () => {
     assert.throws(() => sessions[0]!.receive.open(sealed[0]![4]!), { code: 'ERR_AUTH_FRAME' });
     // The nonce is the counter alone: the same key, counter and plaintext seal to the same bytes.
     assert.deepEqual(new SessionCipher(key(1), undefined).seal(new Uint8Array([0, 0])), sealed[0]![0]);
+  });
+
+  it('a sealed frame\'s message keeps its bytes after the opened plaintext is released', () => {
+    const send = new SessionCipher(key(1), key(2));
+    const receive = new SessionCipher(key(2), key(1));
+    const value = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+    const id = new Uint8Array(32).fill(9);
+    const frame = wire.encode({ type: 'store', value, id } as never, send);
+    const [body] = new FrameDecoder(wire.maxFrame).push(frame);
+    const message = wire.decode(body!, receive) as unknown as { value: Uint8Array; id: Uint8Array };
+    assert.deepEqual(message.value, value);
+    assert.deepEqual(message.id, id);
+  });
+
+  it('sealAfter leaves the headroom free and seals the same bytes as seal', () => {
+    const plain = new Uint8Array(200).fill(7);
+    const sealed = new SessionCipher(key(1), undefined).seal(plain);
+    const framed = new SessionCipher(key(1), undefined).sealAfter(plain, LENGTH_PREFIX_BYTES);
+    assert.equal(framed.length, LENGTH_PREFIX_BYTES + sealed.length);
+    assert.deepEqual(framed.subarray(0, LENGTH_PREFIX_BYTES), new Uint8Array(LENGTH_PREFIX_BYTES));
+    assert.deepEqual(framed.subarray(LENGTH_PREFIX_BYTES), sealed);
+  });
+
+  it('release frees a buffer that owns its block, and leaves a pool slice or a part of a block alone', () => {
+    const owned = Buffer.allocUnsafeSlow(100).fill(1);
+    release(owned);
+    assert.equal(owned.length, 0);
+    const pooled = Buffer.from([1, 2, 3]);
+    const part = new Uint8Array(new ArrayBuffer(100), 10, 20);
+    release(pooled);
+    release(part);
+    assert.deepEqual([...pooled], [1, 2, 3]);
+    assert.equal(part.length, 20);
   });
 
   it('a message larger than the frame cap is refused when encoded', () => {

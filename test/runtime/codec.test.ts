@@ -111,6 +111,35 @@ describe('Codec', () => {
     });
   });
 
+  describe('decoded byte strings are copies', () => {
+    it('tagged and untagged byte strings share nothing with the bytes decoded, and are plain Uint8Arrays', () => {
+      // A Buffer encodes as an untagged byte string, a Uint8Array as tag 64.
+      const value = { id: bytesOf(32, 1), value: bytesOf(100, 2), raw: Buffer.from(bytesOf(40, 3)) };
+      const source = Buffer.from(codec.encode(value));
+      const decoded = codec.decode(source) as Record<string, Uint8Array>;
+      source.fill(0);
+      assert.deepStrictEqual(decoded.id, bytesOf(32, 1));
+      assert.deepStrictEqual(decoded.value, bytesOf(100, 2));
+      assert.deepStrictEqual(decoded.raw, bytesOf(40, 3));
+      for (const bytes of Object.values(decoded)) {
+        assert.equal(Object.getPrototypeOf(bytes), Uint8Array.prototype);
+        assert.notEqual(bytes.buffer, source.buffer);
+      }
+    });
+
+    it('decodeSequence copies too', () => {
+      const source = concat(copy(codec.encode(bytesOf(70, 4))), copy(codec.encode(bytesOf(10, 5))));
+      const [a, b] = codec.decodeSequence(source) as Uint8Array[];
+      source.fill(0);
+      assert.deepStrictEqual([a, b], [bytesOf(70, 4), bytesOf(10, 5)]);
+    });
+
+    it('tag 64 around anything but a byte string is ERR_DECODE_MALFORMED', () => {
+      // d8 40 = tag 64, then a text string, an array, an integer.
+      for (const content of ['63616263', '83010203', '18ff']) assertDecodeError(() => codec.decode(hex(`d840${content}`)), 'ERR_DECODE_MALFORMED');
+    });
+  });
+
   describe('nesting deeper than maxDepth', () => {
     const hostile: [string, Uint8Array][] = [
       ['arrays', nest('81', HOSTILE_DEPTH, '01')],

@@ -44,7 +44,9 @@ export class LmdbRecordStore implements RecordStore {
   }
 
   async get(key: Uint8Array): Promise<StoredRecord | undefined> {
-    const bytes = this.#db.get(key);
+    // A view of lmdb's read buffer, valid until the next read: decoding copies what it keeps
+    // (Codec), so no per-read copy is needed.
+    const bytes = this.#db.getBinaryFast(key);
     return bytes === undefined ? undefined : this.#decode(bytes);
   }
 

@@ -1,3 +1,4 @@
+import { toHex } from '../../node/identity.ts';
 import type { RecordStore, StoredRecord } from '../record-store.ts';
 
 /** Records in a Map: for tests, simulations, and nodes that keep nothing across restarts. */
@@ -7,17 +8,17 @@ export class MemoryRecordStore implements RecordStore {
   #bytes = 0;
 
   async get(key: Uint8Array): Promise<StoredRecord | undefined> {
-    return this.#entries.get(keyOf(key));
+    return this.#entries.get(toHex(key));
   }
 
   async put(entry: StoredRecord): Promise<void> {
-    const key = keyOf(entry.record.key);
+    const key = toHex(entry.record.key);
     this.#bytes += entry.record.value.length - (this.#entries.get(key)?.record.value.length ?? 0);
     this.#entries.set(key, entry);
   }
 
   async delete(key: Uint8Array): Promise<boolean> {
-    const id = keyOf(key);
+    const id = toHex(key);
     const entry = this.#entries.get(id);
     if (entry === undefined) return false;
     this.#bytes -= entry.record.value.length;
@@ -25,7 +26,7 @@ export class MemoryRecordStore implements RecordStore {
   }
 
   async *entries(after?: Uint8Array): AsyncIterable<StoredRecord> {
-    const from = after === undefined ? undefined : keyOf(after);
+    const from = after === undefined ? undefined : toHex(after);
     for (const key of [...this.#entries.keys()].filter((key) => from === undefined || key > from).sort()) {
       const entry = this.#entries.get(key);
       if (entry !== undefined) yield entry;
@@ -39,6 +40,3 @@ export class MemoryRecordStore implements RecordStore {
   async close(): Promise<void> {}
 }
 
-function keyOf(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
-}
