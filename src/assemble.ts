@@ -2,6 +2,7 @@
  * The one place in src/ that names concrete spawners (and, later, transports and services):
  * everything else depends on the contracts only.
  */
+import { join } from 'node:path';
 import { ChildProcessSpawner } from '../spawners/child-process/index.ts';
 import { SameLoopSpawner } from '../spawners/same-loop.ts';
 import { WorkerThreadSpawner } from '../spawners/worker-thread/index.ts';
@@ -101,6 +102,7 @@ export async function createNode(config: NodeConfig): Promise<MyDhtNode> {
     listen: listen ?? [],
     bootstrap: bootstrap ?? [],
     ...(services === undefined ? {} : { services }),
+    ...(dataDir === undefined ? {} : { publishedPath: join(dataDir, 'published') }),
   });
 }
 

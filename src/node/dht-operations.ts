@@ -7,6 +7,7 @@ import { loadValidators } from '../dht/namespace-validators.ts';
 import { DEFAULT_HOP_LIMIT } from '../dht/lookup.ts';
 import { parseQueryMode, proxyHopsOf, type QueryMode } from '../dht/seek.ts';
 import { compareDistance } from '../dht/xor.ts';
+import type { PublishedRecords } from '../dht/published.ts';
 
 /** How a lookup, get or put queries the network. Every option has a default. */
 export interface QueryOptions {
@@ -28,12 +29,6 @@ export interface QueryOptions {
   signal?: AbortSignal;
 }
 
-/**
- * Records a node remembers for republishing at most, whatever their size; the oldest put goes
- * first. Their values are bounded apart (republishMaxBytes): 100,000 records of 64 KiB would be
- * 6.4 GB of heap.
- */
-const MAX_PUBLISHED = 100_000;
 /** A finished lookup, as metrics see it. */
 export interface LookupObservation {
   mode: string;
@@ -63,8 +58,8 @@ export interface DhtOperationsParts {
   disjointPaths: number;
   /** The module of plain-record namespace validators, applied to what a get returns. */
   validators: string | undefined;
-  /** Bytes of values of the records put here kept for republishing, at most. */
-  republishMaxBytes: number;
+  /** The records this node put, which it republishes (in memory, or kept in the data dir). */
+  published: () => PublishedRecords;
   /** Told of every lookup this node finishes (for metrics). */
   observe: (lookup: LookupObservation) => void;
   /** Hear the events of the query with this tag, until the returned function is called. */
@@ -80,10 +75,6 @@ const MAX_UNREAD_EVENTS = 10_000;
  */
 export class DhtOperations {
   readonly #parts: DhtOperationsParts;
-  /** The records this node put, by key: the originator republishes them. */
-  readonly #published = new Map<string, DhtRecord>();
-  /** The bytes of the values in #published. */
-  #publishedBytes = 0;
 
   constructor(parts: DhtOperationsParts) {
     this.#parts = parts;
@@ -140,7 +131,8 @@ export class DhtOperations {
 
   /**
    * Store a record on the k nodes closest to its key (this one included, if it is among them).
-   * Resolves with how many stored it; fails with ERR_PUT_FAILED if none did.
+   * Resolves with how many stored it, once this node also remembers it for republishing (on
+   * disk, with a data dir); fails with ERR_PUT_FAILED if none did.
    */
   async put(record: DhtRecord, options: QueryOptions & { republishing?: boolean } = {}): Promise<{ stored: number; hops: number }> {
     const { k } = this.#parts;
@@ -173,7 +165,7 @@ export class DhtOperations {
       const reasons = [...new Set(results.map((result) => result.code ?? 'ERR_TIMEOUT'))].join(', ');
       throw new MyDhtError('ERR_PUT_FAILED', `no node stored the record (${reasons || 'no node to store it on'})`);
     }
-    if (options.republishing !== true) this.#remember(record);
+    if (options.republishing !== true) await this.#parts.published().remember(record);
     return { stored, hops };
   }
 
@@ -192,7 +184,7 @@ export class DhtOperations {
   /** Put again every record this node put, on whichever nodes are closest now; returns how many are stored somewhere. */
   async republish(): Promise<number> {
     let stored = 0;
-    for (const record of [...this.#published.values()]) {
+    for (const record of this.#parts.published().records()) {
       try {
         await this.put(record, { republishing: true });
         stored++;
@@ -324,30 +316,9 @@ export class DhtOperations {
     return typeof mode === 'string' ? parseQueryMode(mode) : mode;
   }
 
-  /** Keep the newest version of each record this node put, for republishing; bounded. */
-  #remember(record: DhtRecord): void {
-    const key = Buffer.from(record.key).toString('hex');
-    const held = this.#published.get(key);
-    if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
-    if (held !== undefined) this.#forget(key, held);
-    const max = this.#parts.republishMaxBytes;
-    if (max <= 0 || record.value.length > max) return;
-    for (const [oldest, first] of this.#published) {
-      if (this.#published.size < MAX_PUBLISHED && this.#publishedBytes + record.value.length <= max) break;
-      this.#forget(oldest, first);
-    }
-    this.#published.set(key, record);
-    this.#publishedBytes += record.value.length;
-  }
-
-  #forget(key: string, record: DhtRecord): void {
-    this.#published.delete(key);
-    this.#publishedBytes -= record.value.length;
-  }
-
   /** The records this node keeps for republishing, and the bytes of their values. */
   get published(): { records: number; bytes: number } {
-    return { records: this.#published.size, bytes: this.#publishedBytes };
+    return this.#parts.published().stats;
   }
 
   #amongClosest(key: Uint8Array, closest: readonly PeerRecord[]): boolean {

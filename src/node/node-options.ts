@@ -84,9 +84,10 @@ export interface NodeTuning {
   /** Records this node put are put again this often, so they outlive their holders, ms (default 1 h). */
   republishIntervalMs?: number;
   /**
-   * The values of the records this node put that it keeps in memory for republishing, bytes at
-   * most (default 64 MiB); past it the oldest put is forgotten first (it lives on while its
-   * holders refresh it). 0 turns the originator's republishing off.
+   * The values of the records this node put that it keeps for republishing (in memory, and in
+   * the data dir when it has one), bytes at most (default 64 MiB); past it the oldest put is
+   * forgotten first (it lives on while its holders refresh it). 0 turns the originator's
+   * republishing off.
    */
   republishMaxBytes?: number;
   /**
@@ -126,6 +127,11 @@ export interface NodeParts extends NodeTuning {
   bootstrap: string[];
   /** The application's own services beside the global one, by name. */
   services?: Record<string, ApplicationService>;
+  /**
+   * Where the records this node put are kept for republishing, opened at start and closed at
+   * stop (createNode: `<dataDir>/published`). Without it they are kept in memory only.
+   */
+  publishedPath?: string;
 }
 
 /**

@@ -12,6 +12,7 @@ import { DhtOperations, type QueryOptions } from './dht-operations.ts';
 import type { ListenSubscription } from './listen-subscription.ts';
 import { Listens } from './listens.ts';
 import { loadValidators } from '../dht/namespace-validators.ts';
+import { PublishedRecords } from '../dht/published.ts';
 
 import type { ApplicationService, NodeEventMap, NodeParts, NodeServiceName, NodeStatus } from './node-options.ts';
 
@@ -56,6 +57,8 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
   #recordRefreshTimer: ReturnType<typeof setInterval> | undefined;
   readonly #dht: DhtOperations;
   readonly #republishMaxBytes: number;
+  /** In memory until start opens the kept set (publishedPath); what a put remembers goes here. */
+  #published: PublishedRecords;
   readonly #listens: Listens;
   /** Listeners of queries in progress, by tag. */
   readonly #watchers = new Map<string, (event: QueryEvent) => void>();
@@ -79,6 +82,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     this.#addresses = [...(parts.announce ?? [])];
     this.#record = PeerRecord.create(parts.identity, this.#addresses, 0);
     this.#republishMaxBytes = parts.republishMaxBytes ?? DEFAULT_REPUBLISH_MAX_BYTES;
+    this.#published = PublishedRecords.inMemory(this.#republishMaxBytes);
     this.#dht = new DhtOperations({
       service: (name) => this.#service(name),
       record: () => this.#record,
@@ -87,7 +91,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
       limits: { ...DEFAULT_RECORD_LIMITS, maxValueBytes: parts.maxValueBytes ?? DEFAULT_RECORD_LIMITS.maxValueBytes },
       queryMode: parts.queryMode ?? 'iterative',
       disjointPaths: parts.disjointPaths ?? DEFAULT_DISJOINT_PATHS,
-      republishMaxBytes: this.#republishMaxBytes,
+      published: () => this.#published,
       validators: parts.recordValidators,
       observe: (lookup) => void this.emit('lookup', lookup),
       watch: (tag, listener) => {
@@ -128,6 +132,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     });
     // A bad validators module is a configuration error: say so before any service starts.
     await loadValidators(parts.recordValidators);
+    if (parts.publishedPath !== undefined) this.#published = await PublishedRecords.open(parts.publishedPath, this.#republishMaxBytes);
     const wire = parts.maxFrame === undefined ? {} : { maxFrame: parts.maxFrame };
     await this.system.start([
       spec('events', { emit: (event: NodeEvent) => this.#dispatch(event) }),
@@ -227,6 +232,7 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     this.#listens.stop();
     if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
     await this.system.stop();
+    await this.#published.close();
   }
 
   /** Connect and authenticate; resolves with the peer's id. */

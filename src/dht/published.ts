@@ -1,0 +1,163 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { open, type RootDatabase } from 'lmdb';
+import { Codec } from '../runtime/codec.ts';
+import { toHex } from '../node/identity.ts';
+import { validateRecord, type DhtRecord } from './records.ts';
+
+/**
+ * Records remembered at most, whatever their size; the oldest put goes first. Their values are
+ * bounded apart (maxBytes): 100,000 records of 64 KiB would be 6.4 GB of heap.
+ */
+export const MAX_PUBLISHED = 100_000;
+
+/** Sizes were checked when the record was put; on the way back the check is of integrity only. */
+const ANY_SIZE = { maxValueBytes: Number.MAX_SAFE_INTEGER, maxSaltBytes: 64 };
+
+/** One remembered record as it is kept on disk: its place in put order, and the record. */
+interface Entry {
+  order: number;
+  record: DhtRecord;
+}
+
+/**
+ * The records this node put, which it republishes: the newest version of each, in put order,
+ * bounded by count and by the bytes of their values (the oldest put is forgotten first). With a
+ * data dir they are kept in LMDB too (`<dataDir>/published`), so a node that restarts, crashed
+ * or not, goes on republishing what it put: `remember` resolves once the record is committed.
+ * The database is made by the first record remembered: a node that never puts has none.
+ * Without a data dir they live in memory only.
+ */
+export class PublishedRecords {
+  readonly maxBytes: number;
+  /** By key (hex), in put order: a Map iterates in insertion order, and a newer put re-inserts. */
+  readonly #records = new Map<string, Entry>();
+  readonly #path: string | undefined;
+  /** Opened at most once, by open() when the database exists, else by the first remember. */
+  #db: Promise<RootDatabase<Uint8Array, Uint8Array>> | undefined;
+  readonly #codec = new Codec();
+  #bytes = 0;
+  #nextOrder = 0;
+  #closed = false;
+  /** Entries found unreadable when the set was opened (a disk error, an edited file); skipped. */
+  corrupt = 0;
+
+  private constructor(maxBytes: number, path: string | undefined) {
+    this.maxBytes = maxBytes;
+    this.#path = path;
+  }
+
+  /** A set kept in memory only. */
+  static inMemory(maxBytes: number): PublishedRecords {
+    return new PublishedRecords(maxBytes, undefined);
+  }
+
+  /**
+   * The set kept at `path`, with what an earlier run remembered. If the bounds are now lower
+   * than when those were put, the oldest go until the rest fit (at maxBytes 0, all of them).
+   */
+  static async open(path: string, maxBytes: number): Promise<PublishedRecords> {
+    const published = new PublishedRecords(maxBytes, path);
+    if ((await stat(path).catch(() => undefined)) === undefined) return published;
+    const db = await published.#database()!;
+    const entries: Entry[] = [];
+    const unreadable: Uint8Array[] = [];
+    for (const { key, value } of db.getRange()) {
+      const entry = published.#decode(value);
+      if (entry === undefined || toHex(entry.record.key) !== toHex(key)) {
+        published.corrupt++;
+        unreadable.push(Uint8Array.from(key));
+      } else {
+        entries.push(entry);
+      }
+    }
+    entries.sort((a, b) => a.order - b.order);
+    for (const entry of entries) {
+      published.#nextOrder = entry.order + 1;
+      published.#admit(entry);
+    }
+    // What the bounds no longer admit goes from the disk too.
+    const dropped = entries.filter((entry) => published.#records.get(toHex(entry.record.key)) !== entry).map((entry) => entry.record.key);
+    await Promise.all([...unreadable, ...dropped].map((key) => db.remove(key)));
+    return published;
+  }
+
+  /** Records remembered, and the bytes of their values. */
+  get stats(): { records: number; bytes: number } {
+    return { records: this.#records.size, bytes: this.#bytes };
+  }
+
+  /** The remembered records, oldest put first. */
+  records(): DhtRecord[] {
+    return [...this.#records.values()].map((entry) => entry.record);
+  }
+
+  /**
+   * Remember a record this node put. An older version of a mutable record than the one held is
+   * ignored; one too large for maxBytes alone is not kept. Resolves once it is on disk.
+   */
+  async remember(record: DhtRecord): Promise<void> {
+    const key = toHex(record.key);
+    const held = this.#records.get(key)?.record;
+    if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
+    const entry = { order: this.#nextOrder++, record };
+    const evicted = this.#admit(entry);
+    // Decided now: a concurrent remember of the same key may replace the entry while this waits
+    // for the database, and writes reach it in the order they are made.
+    const kept = this.#records.get(key) === entry;
+    const db = await this.#database();
+    if (db === undefined) return;
+    const writes = evicted.map((gone) => db.remove(gone));
+    if (kept) writes.push(db.put(record.key, this.#codec.encode(entry)));
+    else if (held !== undefined) writes.push(db.remove(record.key)); // replaced by a version too large to keep
+    await Promise.all(writes);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await (await this.#db)?.close();
+  }
+
+  #database(): Promise<RootDatabase<Uint8Array, Uint8Array>> | undefined {
+    const path = this.#path;
+    if (path === undefined || this.#closed) return undefined;
+    return (this.#db ??= mkdir(path, { recursive: true }).then(() =>
+      open<Uint8Array, Uint8Array>({ path, encoding: 'binary', keyEncoding: 'binary', compression: false }),
+    ));
+  }
+
+  /** Put `entry` in, replacing its key's older version; returns the keys forgotten to make room. */
+  #admit(entry: Entry): Uint8Array[] {
+    const key = toHex(entry.record.key);
+    const size = entry.record.value.length;
+    const held = this.#records.get(key);
+    if (held !== undefined) this.#forget(key, held);
+    const evicted: Uint8Array[] = [];
+    if (this.maxBytes <= 0 || size > this.maxBytes) return evicted;
+    for (const [oldest, first] of this.#records) {
+      if (this.#records.size < MAX_PUBLISHED && this.#bytes + size <= this.maxBytes) break;
+      this.#forget(oldest, first);
+      evicted.push(first.record.key);
+    }
+    this.#records.set(key, entry);
+    this.#bytes += size;
+    return evicted;
+  }
+
+  #forget(key: string, entry: Entry): void {
+    this.#records.delete(key);
+    this.#bytes -= entry.record.value.length;
+  }
+
+  #decode(bytes: Uint8Array): Entry | undefined {
+    try {
+      const entry = this.#codec.decode(bytes) as { order?: unknown; record?: unknown };
+      if (typeof entry?.order !== 'number' || !Number.isSafeInteger(entry.order) || entry.order < 0) return undefined;
+      // A plain record's namespace rule runs when it is put again; here its shape and key.
+      const namespace = (entry.record as { namespace?: unknown } | null)?.namespace;
+      const anyRule = typeof namespace === 'string' ? new Map([[namespace, () => {}]]) : undefined;
+      return { order: entry.order, record: validateRecord(entry.record, ANY_SIZE, anyRule) };
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import { PublishedRecords } from '../../src/dht/published.ts';
+import { immutableRecord, mutableRecord, type DhtRecord } from '../../src/dht/records.ts';
+import { NodeIdentity } from '../../src/node/identity.ts';
+import { Codec } from '../../src/runtime/codec.ts';
+import { createNode } from '../../src/assemble.ts';
+import { createTestnet } from '../../src/testnet.ts';
+
+const bytes = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
+const values = (records: DhtRecord[]): number[] => records.map((record) => record.value[0]!);
+
+describe('the records a node put, kept for republishing', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let path: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mydht-published-'));
+    path = join(dir, 'published');
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('come back after a reopen, in put order, with the newest version of a mutable record', async () => {
+    const author = NodeIdentity.generate();
+    const first = await PublishedRecords.open(path, 1_000_000);
+    await first.remember(immutableRecord(bytes(10, 1)));
+    await first.remember(mutableRecord(author, bytes(10, 2), 1));
+    await first.remember(immutableRecord(bytes(10, 3)));
+    await first.remember(mutableRecord(author, bytes(10, 4), 2));
+    await first.remember(mutableRecord(author, bytes(10, 9), 1)); // older than the one held: ignored
+    await first.close();
+
+    const again = await PublishedRecords.open(path, 1_000_000);
+    try {
+      assert.deepEqual(values(again.records()), [1, 3, 4]);
+      assert.deepEqual(again.stats, { records: 3, bytes: 30 });
+      const mutable = again.records()[2]!;
+      assert.equal(mutable.kind === 'mutable' ? mutable.seq : -1, 2);
+      // The order goes on from where the last run left it.
+      await again.remember(immutableRecord(bytes(10, 1)));
+      assert.deepEqual(values(again.records()), [3, 4, 1]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('forget the oldest first to stay within their bytes, on disk too; a lower bound at reopen forgets more', async () => {
+    const first = await PublishedRecords.open(path, 2_500);
+    for (const n of [1, 2, 3, 4]) await first.remember(immutableRecord(bytes(1_000, n)));
+    assert.deepEqual(values(first.records()), [3, 4]);
+    await first.close();
+
+    const same = await PublishedRecords.open(path, 2_500);
+    assert.deepEqual(values(same.records()), [3, 4]);
+    await same.close();
+
+    const lower = await PublishedRecords.open(path, 1_500);
+    assert.deepEqual(values(lower.records()), [4]);
+    await lower.close();
+    const off = await PublishedRecords.open(path, 0);
+    assert.deepEqual(off.stats, { records: 0, bytes: 0 });
+    await off.close();
+    const after = await PublishedRecords.open(path, 10_000);
+    assert.deepEqual(after.stats, { records: 0, bytes: 0 }, 'republishing turned off emptied what was kept');
+    await after.close();
+  });
+
+  it('skip and drop entries that no longer read: garbage, a record under another key, a forged signature', async () => {
+    const good = immutableRecord(bytes(10, 7));
+    const published = await PublishedRecords.open(path, 1_000_000);
+    await published.remember(good);
+    await published.close();
+
+    const codec = new Codec();
+    const author = NodeIdentity.generate();
+    const forged = { ...mutableRecord(author, bytes(10, 1), 1), value: bytes(10, 2) };
+    const other = immutableRecord(bytes(10, 8));
+    const db = open<Uint8Array, Uint8Array>({ path, encoding: 'binary', keyEncoding: 'binary', compression: false });
+    await db.put(bytes(32, 0xaa), Uint8Array.from([0xff, 0x00, 0x13]));
+    await db.put(bytes(32, 0xbb), Uint8Array.from(codec.encode({ order: 5, record: other })));
+    await db.put(forged.key, Uint8Array.from(codec.encode({ order: 6, record: forged })));
+    await db.put(bytes(32, 0xcc), Uint8Array.from(codec.encode({ order: -1, record: good })));
+    await db.close();
+
+    const reopened = await PublishedRecords.open(path, 1_000_000);
+    try {
+      assert.equal(reopened.corrupt, 4);
+      assert.deepEqual(values(reopened.records()), [7]);
+    } finally {
+      await reopened.close();
+    }
+    const clean = await PublishedRecords.open(path, 1_000_000);
+    assert.equal(clean.corrupt, 0, 'the unreadable entries were removed');
+    await clean.close();
+  });
+
+  it('make no database until the first record is remembered', async () => {
+    const published = await PublishedRecords.open(path, 1_000_000);
+    assert.deepEqual(await readdir(dir), []);
+    await published.remember(immutableRecord(bytes(10, 1)));
+    assert.deepEqual(await readdir(dir), ['published']);
+    await published.close();
+  });
+
+  it('a node restarted on its data dir still knows what it put, and republishes it', async () => {
+    const dataDir = join(dir, 'node');
+    const config = { dataDir, listen: ['/ip4/127.0.0.1/tcp/0'] };
+    const record = immutableRecord(new TextEncoder().encode('put before the restart'));
+    // Alone, the node is among the closest to every key: the put stores it here and is remembered.
+    const alone = await createNode(config);
+    await alone.start();
+    try {
+      assert.equal((await alone.put(record)).stored, 1);
+    } finally {
+      await alone.stop();
+    }
+
+    const testnet = await createTestnet({ nodes: 3, transport: 'tcp', replication: 3, seed: 41 });
+    const restarted = await createNode({ ...config, bootstrap: [testnet.nodes[0]!.addresses[0]!] });
+    try {
+      await restarted.start();
+      await restarted.refresh();
+      const held = async (): Promise<number> => {
+        let count = 0;
+        for (const node of testnet.nodes) if ((await node.local({ type: 'get', key: record.key } as never)) !== null) count++;
+        return count;
+      };
+      assert.equal(await held(), 0);
+      assert.equal((await restarted.status()).published.records, 1);
+      assert.equal(await restarted.republish(), 1);
+      assert.ok((await held()) >= 2, 'the nodes it met after the restart hold the record it put before');
+    } finally {
+      await restarted.stop();
+      await testnet.stop();
+    }
+  });
+});
