@@ -138,7 +138,11 @@ async function get(options: ClientOptions, name: string): Promise<number> {
     return status === 400 ? EXIT.usage : EXIT.notFound;
   }
   if (options.json) process.stdout.write(`${JSON.stringify({ name, found: true, value: Buffer.from(bytes).toString('utf8') })}\n`);
-  else process.stdout.write(bytes);
+  else {
+    process.stdout.write(bytes);
+    // The value's exact bytes when piped; on a terminal, the prompt on a line of its own.
+    if (process.stdout.isTTY && bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) process.stdout.write('\n');
+  }
   return EXIT.ok;
 }
 
@@ -195,6 +199,11 @@ async function document<T>(options: ClientOptions, what: string, path: string): 
   return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
 }
 
+/** `1 record`, `2 records`. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 async function status(options: ClientOptions): Promise<number> {
   const s = await document<NodeStatus>(options, 'status', '/v1/status');
   if (typeof s === 'number') return s;
@@ -203,11 +212,11 @@ async function status(options: ClientOptions): Promise<number> {
     `id             ${s.id}`,
     `addresses      ${s.addresses.join(', ')}`,
     `uptime         ${Math.round(s.uptimeMs / 1000)} s`,
-    `routing table  ${s.routingTable} contacts`,
-    `sessions       ${s.connections.sessions} (${s.connections.connections} connections)`,
-    `store          ${s.store === null ? 'not the key-value store' : `${s.store.records} records, ${s.store.bytes} of ${s.store.quotaBytes} bytes`}`,
+    `routing table  ${count(s.routingTable, 'contact')}`,
+    `sessions       ${s.connections.sessions} (${count(s.connections.connections, 'connection')})`,
+    `store          ${s.store === null ? 'not the key-value store' : `${count(s.store.records, 'record')}, ${s.store.bytes} of ${s.store.quotaBytes} bytes`}`,
     // An older node's status has no such line.
-    ...(s.published === undefined ? [] : [`republishing   ${s.published.records} records put here, ${s.published.bytes} of ${s.published.maxBytes} bytes`]),
+    ...(s.published === undefined ? [] : [`republishing   ${count(s.published.records, 'record')} put here, ${s.published.bytes} of ${s.published.maxBytes} bytes`]),
     'services',
     ...s.services.map((service) => `  ${service.name.padEnd(12)} ${service.spawner.padEnd(14)} ${service.state.padEnd(9)} queued ${service.queued}, restarts ${service.restarts}`),
   ];
