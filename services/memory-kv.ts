@@ -21,7 +21,8 @@ const DEFAULT_MAX_ENTRIES = 1_000_000;
 export default defineService<MemoryKvProtocol, MemoryKvConfig | null>((ctx) => {
   const maxEntries = ctx.config?.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const entries = new Map<string, Uint8Array>();
-  const keyOf = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('base64');
+  // A copy, not a view of key.buffer, which would move an on-heap key off the heap (toHex).
+  const keyOf = (key: Uint8Array): string => Buffer.from(key).toString('base64');
   return {
     handlers: {
       put: ({ key, value }) => {

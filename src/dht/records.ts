@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Codec } from '../runtime/codec.ts';
+import { Codec, plainBytes } from '../runtime/codec.ts';
 import { MyDhtError } from '../runtime/errors.ts';
 import { NodeIdentity, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verifySignature } from '../node/identity.ts';
 import { ID_BYTES } from './xor.ts';
@@ -67,7 +67,7 @@ export function immutableKey(value: Uint8Array): Uint8Array {
 }
 
 export function mutableKey(publicKey: Uint8Array, salt: Uint8Array = new Uint8Array(0)): Uint8Array {
-  return sha256(codec.encode([MUTABLE_KEY_LABEL, publicKey, salt]));
+  return sha256(codec.encode([MUTABLE_KEY_LABEL, plainBytes(publicKey), plainBytes(salt)]));
 }
 
 export function plainKey(namespace: string, name: string): Uint8Array {
@@ -89,7 +89,7 @@ export function plainRecord(namespace: string, name: string, value: Uint8Array):
 }
 
 function mutableSigned(salt: Uint8Array, seq: number, value: Uint8Array): Uint8Array {
-  return codec.encode([MUTABLE_SIGNATURE_LABEL, salt, seq, value]);
+  return codec.encode([MUTABLE_SIGNATURE_LABEL, plainBytes(salt), seq, plainBytes(value)]);
 }
 
 /**

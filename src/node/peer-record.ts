@@ -1,5 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr';
-import { Codec } from '../runtime/codec.ts';
+import { Codec, plainBytes } from '../runtime/codec.ts';
 import { MyDhtError } from '../runtime/errors.ts';
 import { defineShared } from '../runtime/shared-ref.ts';
 import {
@@ -130,7 +130,7 @@ export const PeerRecordShared = defineShared<PeerRecord, PeerRecordFields>({
 });
 
 function signedBytes(id: Uint8Array, publicKey: Uint8Array, addresses: readonly string[], seq: number): Uint8Array {
-  return signingCodec.encode([RECORD_LABEL, id, publicKey, addresses, seq]);
+  return signingCodec.encode([RECORD_LABEL, plainBytes(id), plainBytes(publicKey), addresses, seq]);
 }
 
 function checkAddresses(addresses: readonly unknown[]): string[] {

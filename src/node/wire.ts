@@ -1,7 +1,7 @@
 import { Codec } from '../runtime/codec.ts';
 import { MyDhtError } from '../runtime/errors.ts';
 import { LENGTH_PREFIX_BYTES, writeLengthPrefix } from '../runtime/frames.ts';
-import { release, type SessionCipher } from './session-cipher.ts';
+import { release, TAG_BYTES, type SessionCipher } from './session-cipher.ts';
 
 /**
  * The wire: every frame is `u32 big-endian length | body`, at most `maxFrame` bytes of body
@@ -31,10 +31,12 @@ export class Wire {
   /** A whole frame, prefix included; sealed when a session cipher is given. */
   encode(message: WireMessage, cipher?: SessionCipher): Uint8Array {
     const plain = this.codec.encode([PROTOCOL_VERSION, message]);
-    const frame = cipher === undefined ? copyAfterPrefix(plain) : cipher.sealAfter(plain, LENGTH_PREFIX_BYTES);
-    const bodyBytes = frame.length - LENGTH_PREFIX_BYTES;
+    // Checked before sealing: a refused frame must not use up a nonce, or the peer could not
+    // open the next one.
+    const bodyBytes = plain.length + (cipher === undefined ? 0 : TAG_BYTES);
     if (bodyBytes > this.maxFrame) throw new WireError('ERR_FRAME_TOO_LARGE', `a ${bodyBytes}-byte frame exceeds ${this.maxFrame}`);
-    writeLengthPrefix(frame, 0, bodyBytes);
+    const frame = cipher === undefined ? copyAfterPrefix(plain) : cipher.sealAfter(plain, LENGTH_PREFIX_BYTES);
+    writeLengthPrefix(frame, 0, frame.length - LENGTH_PREFIX_BYTES);
     return frame;
   }
 

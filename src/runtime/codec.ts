@@ -79,14 +79,14 @@ export class Codec {
   /** Decode exactly one CBOR item; trailing bytes are an error. */
   decode(bytes: Uint8Array): unknown {
     this.#check(bytes, 1);
-    return this.#run(() => decoder.decode(plain(bytes)));
+    return this.#run(() => decoder.decode(plainBytes(bytes)));
   }
 
   /** Decode a CBOR sequence (several items back to back), as batches travel. */
   decodeSequence(bytes: Uint8Array): unknown[] {
     const count = this.#check(bytes, Number.POSITIVE_INFINITY);
     if (count === 0) return [];
-    return this.#run(() => decoder.decodeMultiple(plain(bytes)) as unknown[]);
+    return this.#run(() => decoder.decodeMultiple(plainBytes(bytes)) as unknown[]);
   }
 
   #check(bytes: Uint8Array, maxItems: number): number {
@@ -109,9 +109,11 @@ export class Codec {
 }
 
 /**
- * The same bytes as a plain Uint8Array: cbor-x copies byte strings with the source's own
- * constructor, and a Buffer source would make every decoded byte string a Buffer.
+ * The same bytes as a plain Uint8Array (a view, no copy). cbor-x copies byte strings with the
+ * source's own constructor, so a Buffer source would make every decoded byte string a Buffer;
+ * and it encodes a Buffer untagged but a Uint8Array as tag 64, so bytes that are signed or
+ * hashed pass through this first, or a Buffer would sign to other bytes than its decoded copy.
  */
-function plain(bytes: Uint8Array): Uint8Array {
+export function plainBytes(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
