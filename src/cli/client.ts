@@ -216,7 +216,7 @@ async function status(options: ClientOptions): Promise<number> {
     `sessions       ${s.connections.sessions} (${count(s.connections.connections, 'connection')})`,
     `store          ${s.store === null ? 'not the key-value store' : `${count(s.store.records, 'record')}, ${s.store.bytes} of ${s.store.quotaBytes} bytes`}`,
     // An older node's status has no such line.
-    ...(s.published === undefined ? [] : [`republishing   ${count(s.published.records, 'record')} put here, ${s.published.bytes} of ${s.published.maxBytes} bytes`]),
+    ...(s.published === undefined ? [] : [`republishing   ${count(s.published.records, 'record')} put here, ${s.published.bytes} of ${s.published.maxBytes} bytes${s.published.unsaved > 0 ? `, ${s.published.unsaved} not saved to disk` : ''}`]),
     'services',
     ...s.services.map((service) => `  ${service.name.padEnd(12)} ${service.spawner.padEnd(14)} ${service.state.padEnd(9)} queued ${service.queued}, restarts ${service.restarts}`),
   ];

@@ -1,6 +1,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../runtime/codec.ts';
+import { MyDhtError } from '../runtime/errors.ts';
 import { toHex } from '../node/identity.ts';
 import { validateRecord, type DhtRecord } from './records.ts';
 
@@ -13,6 +14,8 @@ export const MAX_PUBLISHED = 100_000;
 /** Sizes were checked when the record was put; on the way back the check is of integrity only. */
 const ANY_SIZE = { maxValueBytes: Number.MAX_SAFE_INTEGER, maxSaltBytes: 64 };
 
+export class PublishedError extends MyDhtError {}
+
 /** One remembered record as it is kept on disk: its place in put order, and the record. */
 interface Entry {
   order: number;
@@ -24,8 +27,9 @@ interface Entry {
  * bounded by count and by the bytes of their values (the oldest put is forgotten first). With a
  * data dir they are kept in LMDB too (`<dataDir>/published`), so a node that restarts, crashed
  * or not, goes on republishing what it put: `remember` resolves once the record is committed.
- * The database is made by the first record remembered: a node that never puts has none.
- * Without a data dir they live in memory only.
+ * The database is made by the first record kept: a node that never puts has none. A write that
+ * fails (a full disk) leaves the record kept in memory for this run and is counted in `unsaved`;
+ * a failed open is tried again by the next record. Without a data dir they live in memory only.
  */
 export class PublishedRecords {
   readonly maxBytes: number;
@@ -40,6 +44,8 @@ export class PublishedRecords {
   #closed = false;
   /** Entries found unreadable when the set was opened (a disk error, an edited file); skipped. */
   corrupt = 0;
+  /** Records kept in memory whose write to disk failed, since the set was opened. */
+  unsaved = 0;
 
   private constructor(maxBytes: number, path: string | undefined) {
     this.maxBytes = maxBytes;
@@ -81,9 +87,9 @@ export class PublishedRecords {
     return published;
   }
 
-  /** Records remembered, and the bytes of their values. */
-  get stats(): { records: number; bytes: number } {
-    return { records: this.#records.size, bytes: this.#bytes };
+  /** Records remembered, the bytes of their values, and the writes of them that failed. */
+  get stats(): { records: number; bytes: number; unsaved: number } {
+    return { records: this.#records.size, bytes: this.#bytes, unsaved: this.unsaved };
   }
 
   /** The remembered records, oldest put first. */
@@ -96,6 +102,8 @@ export class PublishedRecords {
    * ignored; one too large for maxBytes alone is not kept. Resolves once it is on disk.
    */
   async remember(record: DhtRecord): Promise<void> {
+    // A put that ends while its node stops would otherwise report a record kept that is not.
+    if (this.#closed) throw new PublishedError('ERR_SERVICE_STOPPED', 'the node stopped before it could keep the record for republishing');
     const key = toHex(record.key);
     const held = this.#records.get(key)?.record;
     if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
@@ -104,25 +112,39 @@ export class PublishedRecords {
     // Decided now: a concurrent remember of the same key may replace the entry while this waits
     // for the database, and writes reach it in the order they are made.
     const kept = this.#records.get(key) === entry;
-    const db = await this.#database();
-    if (db === undefined) return;
-    const writes = evicted.map((gone) => db.remove(gone));
-    if (kept) writes.push(db.put(record.key, this.#codec.encode(entry)));
-    else if (held !== undefined) writes.push(db.remove(record.key)); // replaced by a version too large to keep
-    await Promise.all(writes);
+    // Nothing to write (republishing off, or a record too large with no older version held):
+    // no database is made for it.
+    if (!kept && held === undefined && evicted.length === 0) return;
+    try {
+      const db = await this.#database();
+      if (db === undefined) return;
+      const writes = evicted.map((gone) => db.remove(gone));
+      if (kept) writes.push(db.put(record.key, this.#codec.encode(entry)));
+      else writes.push(db.remove(record.key)); // replaced by a version too large to keep
+      await Promise.all(writes);
+    } catch {
+      // The network holds the record; this node republishes it for as long as it runs.
+      this.unsaved++;
+    }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await (await this.#db)?.close();
+    const db = await this.#db?.catch(() => undefined);
+    await db?.close();
   }
 
   #database(): Promise<RootDatabase<Uint8Array, Uint8Array>> | undefined {
     const path = this.#path;
     if (path === undefined || this.#closed) return undefined;
-    return (this.#db ??= mkdir(path, { recursive: true }).then(() =>
+    const opening = (this.#db ??= mkdir(path, { recursive: true }).then(() =>
       open<Uint8Array, Uint8Array>({ path, encoding: 'binary', keyEncoding: 'binary', compression: false }),
     ));
+    // A failed open is forgotten, so the next record tries again.
+    opening.catch(() => {
+      if (this.#db === opening) this.#db = undefined;
+    });
+    return opening;
   }
 
   /** Put `entry` in, replacing its key's older version; returns the keys forgotten to make room. */

@@ -316,8 +316,8 @@ export class DhtOperations {
     return typeof mode === 'string' ? parseQueryMode(mode) : mode;
   }
 
-  /** The records this node keeps for republishing, and the bytes of their values. */
-  get published(): { records: number; bytes: number } {
+  /** The records this node keeps for republishing, the bytes of their values, the failed writes. */
+  get published(): { records: number; bytes: number; unsaved: number } {
     return this.#parts.published().stats;
   }
 

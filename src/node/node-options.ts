@@ -155,6 +155,9 @@ export interface NodeStatus {
   connections: MainLoopStatus;
   services: ServiceStatus[];
   store: { records: number; bytes: number; quotaBytes: number; refused: Record<string, number> } | null;
-  /** The records this node put and keeps for republishing, and the bytes of their values (at most maxBytes). */
-  published: { records: number; bytes: number; maxBytes: number };
+  /**
+   * The records this node put and keeps for republishing, the bytes of their values (at most
+   * maxBytes), and how many of them could not be written to the data dir (kept for this run only).
+   */
+  published: { records: number; bytes: number; maxBytes: number; unsaved: number };
 }

@@ -230,9 +230,12 @@ export class MyDhtNode extends EventEmitter<NodeEventMap> {
     if (this.#republishTimer !== undefined) clearInterval(this.#republishTimer);
     if (this.#recordRefreshTimer !== undefined) clearInterval(this.#recordRefreshTimer);
     this.#listens.stop();
-    if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
-    await this.system.stop();
-    await this.#published.close();
+    try {
+      if (this.system.has('main-loop')) await this.system.get('main-loop').stop();
+      await this.system.stop();
+    } finally {
+      await this.#published.close();
+    }
   }
 
   /** Connect and authenticate; resolves with the peer's id. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -38,7 +38,7 @@ describe('the records a node put, kept for republishing', function () {
     const again = await PublishedRecords.open(path, 1_000_000);
     try {
       assert.deepEqual(values(again.records()), [1, 3, 4]);
-      assert.deepEqual(again.stats, { records: 3, bytes: 30 });
+      assert.deepEqual(again.stats, { records: 3, bytes: 30, unsaved: 0 });
       const mutable = again.records()[2]!;
       assert.equal(mutable.kind === 'mutable' ? mutable.seq : -1, 2);
       // The order goes on from where the last run left it.
@@ -63,10 +63,10 @@ describe('the records a node put, kept for republishing', function () {
     assert.deepEqual(values(lower.records()), [4]);
     await lower.close();
     const off = await PublishedRecords.open(path, 0);
-    assert.deepEqual(off.stats, { records: 0, bytes: 0 });
+    assert.deepEqual(off.stats, { records: 0, bytes: 0, unsaved: 0 });
     await off.close();
     const after = await PublishedRecords.open(path, 10_000);
-    assert.deepEqual(after.stats, { records: 0, bytes: 0 }, 'republishing turned off emptied what was kept');
+    assert.deepEqual(after.stats, { records: 0, bytes: 0, unsaved: 0 }, 'republishing turned off emptied what was kept');
     await after.close();
   });
 
@@ -105,6 +105,36 @@ describe('the records a node put, kept for republishing', function () {
     await published.remember(immutableRecord(bytes(10, 1)));
     assert.deepEqual(await readdir(dir), ['published']);
     await published.close();
+  });
+
+  it('make no database at maxBytes 0, nor for a record too large to keep', async () => {
+    const off = await PublishedRecords.open(path, 0);
+    await off.remember(immutableRecord(bytes(10, 1)));
+    const small = await PublishedRecords.open(join(dir, 'small'), 5);
+    await small.remember(immutableRecord(bytes(10, 1)));
+    assert.deepEqual(await readdir(dir), []);
+    await Promise.all([off.close(), small.close()]);
+  });
+
+  it('a write that fails is counted and the record kept for this run; a failed open is tried again', async () => {
+    // A file where the database's directory should be: the open fails.
+    await writeFile(path, 'not a directory');
+    const published = await PublishedRecords.open(join(path, 'inner'), 1_000_000);
+    await published.remember(immutableRecord(bytes(10, 1)));
+    assert.deepEqual(published.stats, { records: 1, bytes: 10, unsaved: 1 });
+    await rm(path);
+    await published.remember(immutableRecord(bytes(10, 2)));
+    assert.deepEqual(published.stats, { records: 2, bytes: 20, unsaved: 1 }, 'the second open worked');
+    await published.close();
+    const again = await PublishedRecords.open(join(path, 'inner'), 1_000_000);
+    assert.deepEqual(values(again.records()), [2]);
+    await again.close();
+  });
+
+  it('refuse a record once closed (ERR_SERVICE_STOPPED): a put ending as its node stops is not reported kept', async () => {
+    const published = await PublishedRecords.open(path, 1_000_000);
+    await published.close();
+    await assert.rejects(published.remember(immutableRecord(bytes(10, 1))), { code: 'ERR_SERVICE_STOPPED' });
   });
 
   it('a node restarted on its data dir still knows what it put, and republishes it', async () => {

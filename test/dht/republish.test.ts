@@ -56,13 +56,13 @@ describe('what the originator keeps for republishing', function () {
       const origin = testnet.nodes[0]!;
       const records = [1, 2, 3, 4].map((n) => immutableRecord(new Uint8Array(1_000).fill(n)));
       for (const record of records) await origin.put(record);
-      assert.deepEqual((await origin.status()).published, { records: 2, bytes: 2_000, maxBytes: 2_500 });
+      assert.deepEqual((await origin.status()).published, { records: 2, bytes: 2_000, maxBytes: 2_500, unsaved: 0 });
       assert.equal(await origin.republish(), 2, 'the two newest');
       const author = NodeIdentity.generate();
       await origin.put(mutableRecord(author, new Uint8Array(300), 1));
-      assert.deepEqual((await origin.status()).published, { records: 3, bytes: 2_300, maxBytes: 2_500 });
+      assert.deepEqual((await origin.status()).published, { records: 3, bytes: 2_300, maxBytes: 2_500, unsaved: 0 });
       await origin.put(mutableRecord(author, new Uint8Array(600), 2));
-      assert.deepEqual((await origin.status()).published, { records: 2, bytes: 1_600, maxBytes: 2_500 }, 'version 2 replaced version 1, and pushed out the oldest 1,000 bytes');
+      assert.deepEqual((await origin.status()).published, { records: 2, bytes: 1_600, maxBytes: 2_500, unsaved: 0 }, 'version 2 replaced version 1, and pushed out the oldest 1,000 bytes');
       await origin.put(immutableRecord(new Uint8Array(3_000)));
       assert.equal((await origin.status()).published.records, 2, 'a record larger than the bound is not kept');
     } finally {
@@ -76,7 +76,7 @@ describe('what the originator keeps for republishing', function () {
       const origin = testnet.nodes[0]!;
       await origin.put(mutableRecord(NodeIdentity.generate(), new Uint8Array(0), 1));
       await origin.put(immutableRecord(new Uint8Array(10)));
-      assert.deepEqual((await origin.status()).published, { records: 0, bytes: 0, maxBytes: 0 });
+      assert.deepEqual((await origin.status()).published, { records: 0, bytes: 0, maxBytes: 0, unsaved: 0 });
       assert.equal(await origin.republish(), 0);
     } finally {
       await testnet.stop();
