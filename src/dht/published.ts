@@ -79,7 +79,7 @@ export class PublishedRecords {
     entries.sort((a, b) => a.order - b.order);
     for (const entry of entries) {
       published.#nextOrder = entry.order + 1;
-      published.#admit(entry);
+      published.#admit(toHex(entry.record.key), entry);
     }
     // What the bounds no longer admit goes from the disk too.
     const dropped = entries.filter((entry) => published.#records.get(toHex(entry.record.key)) !== entry).map((entry) => entry.record.key);
@@ -108,7 +108,7 @@ export class PublishedRecords {
     const held = this.#records.get(key)?.record;
     if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
     const entry = { order: this.#nextOrder++, record };
-    const evicted = this.#admit(entry);
+    const evicted = this.#admit(key, entry);
     // Decided now: a concurrent remember of the same key may replace the entry while this waits
     // for the database, and writes reach it in the order they are made.
     const kept = this.#records.get(key) === entry;
@@ -148,8 +148,7 @@ export class PublishedRecords {
   }
 
   /** Put `entry` in, replacing its key's older version; returns the keys forgotten to make room. */
-  #admit(entry: Entry): Uint8Array[] {
-    const key = toHex(entry.record.key);
+  #admit(key: string, entry: Entry): Uint8Array[] {
     const size = entry.record.value.length;
     const held = this.#records.get(key);
     if (held !== undefined) this.#forget(key, held);
