@@ -1,18 +1,16 @@
-import { mkdir, stat } from 'node:fs/promises';
-import { open, type RootDatabase } from 'lmdb';
+import { stat } from 'node:fs/promises';
+import type { RootDatabase } from 'lmdb';
 import { Codec } from '../runtime/codec.ts';
 import { MyDhtError } from '../runtime/errors.ts';
 import { toHex } from '../node/identity.ts';
-import { validateRecord, type DhtRecord } from './records.ts';
+import { validateStoredRecord, type DhtRecord } from './records.ts';
+import { openBinaryLmdb } from './stores/lmdb.ts';
 
 /**
  * Records remembered at most, whatever their size; the oldest put goes first. Their values are
  * bounded apart (maxBytes): 100,000 records of 64 KiB would be 6.4 GB of heap.
  */
 export const MAX_PUBLISHED = 100_000;
-
-/** Sizes were checked when the record was put; on the way back the check is of integrity only. */
-const ANY_SIZE = { maxValueBytes: Number.MAX_SAFE_INTEGER, maxSaltBytes: 64 };
 
 export class PublishedError extends MyDhtError {}
 
@@ -137,9 +135,7 @@ export class PublishedRecords {
   #database(): Promise<RootDatabase<Uint8Array, Uint8Array>> | undefined {
     const path = this.#path;
     if (path === undefined || this.#closed) return undefined;
-    const opening = (this.#db ??= mkdir(path, { recursive: true }).then(() =>
-      open<Uint8Array, Uint8Array>({ path, encoding: 'binary', keyEncoding: 'binary', compression: false }),
-    ));
+    const opening = (this.#db ??= openBinaryLmdb(path));
     // A failed open is forgotten, so the next record tries again.
     opening.catch(() => {
       if (this.#db === opening) this.#db = undefined;
@@ -173,10 +169,7 @@ export class PublishedRecords {
     try {
       const entry = this.#codec.decode(bytes) as { order?: unknown; record?: unknown };
       if (typeof entry?.order !== 'number' || !Number.isSafeInteger(entry.order) || entry.order < 0) return undefined;
-      // A plain record's namespace rule runs when it is put again; here its shape and key.
-      const namespace = (entry.record as { namespace?: unknown } | null)?.namespace;
-      const anyRule = typeof namespace === 'string' ? new Map([[namespace, () => {}]]) : undefined;
-      return { order: entry.order, record: validateRecord(entry.record, ANY_SIZE, anyRule) };
+      return { order: entry.order, record: validateStoredRecord(entry.record) };
     } catch {
       return undefined;
     }

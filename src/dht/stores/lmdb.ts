@@ -3,12 +3,18 @@ import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../../runtime/codec.ts';
 import { MyDhtError } from '../../runtime/errors.ts';
 import type { RecordStore, StoredRecord } from '../record-store.ts';
-import { validateRecord } from '../records.ts';
+import { validateStoredRecord } from '../records.ts';
 
 export class StoreError extends MyDhtError {}
 
-/** Sizes were checked when the record was put; on the way back the check is of integrity only. */
-const ANY_SIZE = { maxValueBytes: Number.MAX_SAFE_INTEGER, maxSaltBytes: 64 };
+/**
+ * An LMDB database of raw bytes at `path` (made if missing): keys and values are encoded by the
+ * caller with the project's codec, not lmdb's own msgpack.
+ */
+export async function openBinaryLmdb(path: string): Promise<RootDatabase<Uint8Array, Uint8Array>> {
+  await mkdir(path, { recursive: true });
+  return open<Uint8Array, Uint8Array>({ path, encoding: 'binary', keyEncoding: 'binary', compression: false });
+}
 
 /**
  * Records in LMDB, the embedded default, in the node's data dir. Keys and values are raw bytes
@@ -31,8 +37,7 @@ export class LmdbRecordStore implements RecordStore {
   }
 
   static async open(path: string): Promise<LmdbRecordStore> {
-    await mkdir(path, { recursive: true });
-    const db = open<Uint8Array, Uint8Array>({ path, encoding: 'binary', keyEncoding: 'binary', compression: false });
+    const db = await openBinaryLmdb(path);
     const store = new LmdbRecordStore(db);
     for (const { value } of db.getRange()) {
       const entry = store.#decode(value);
@@ -91,10 +96,7 @@ export class LmdbRecordStore implements RecordStore {
     try {
       const entry = this.#codec.decode(bytes) as { record?: unknown; storedAt?: unknown; expires?: unknown };
       if (typeof entry?.storedAt !== 'number' || typeof entry.expires !== 'number') throw new Error('missing times');
-      // Plain records are validated by their namespace in the service; here the shape and key.
-      const record =
-        (entry.record as { kind?: unknown })?.kind === 'plain' ? (entry.record as StoredRecord['record']) : validateRecord(entry.record, ANY_SIZE);
-      return { record, storedAt: entry.storedAt, expires: entry.expires };
+      return { record: validateStoredRecord(entry.record), storedAt: entry.storedAt, expires: entry.expires };
     } catch {
       this.corrupt++;
       return undefined;
