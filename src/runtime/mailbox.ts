@@ -71,8 +71,13 @@ export class Mailbox extends Ring<unknown> implements Runnable {
   readonly #maxWaiting: number;
   #handlers: Map<string, (command: never) => unknown> | undefined;
   #concurrency = 1;
-  #lastType: string | undefined;
-  #lastHandler: ((command: never) => unknown) | undefined;
+  /**
+   * The last command type handled and its handler; before the first command, any registered
+   * pair. Always a string: a comparison that has also seen undefined here is compiled to a
+   * generic call instead of a pointer comparison of two strings.
+   */
+  #lastType = '';
+  #lastHandler: (command: never) => unknown = () => undefined;
   #active = 0;
   /** Calls in the queue: while there are none, a command is taken without looking for a reply. */
   #calls = 0;
@@ -103,7 +108,9 @@ export class Mailbox extends Ring<unknown> implements Runnable {
   /** Attach the running service. Commands queued before this wait for it. */
   attach(body: ServiceBody<Protocol>): void {
     this.#handlers = new Map(Object.entries(body.handlers) as [string, (command: never) => unknown][]);
-    this.#lastType = undefined;
+    const [first] = this.#handlers;
+    // A service without handlers knows no type, not even '': the lookup then refuses every command.
+    [this.#lastType, this.#lastHandler] = first ?? ['', (command: unknown) => this.#dispatch(new Map(), command)];
     this.#concurrency = Math.max(1, Math.floor(body.concurrency ?? 1));
     if (this.ringSize > 0) schedule(this);
   }
@@ -217,7 +224,7 @@ export class Mailbox extends Ring<unknown> implements Runnable {
         // #dispatch (not inlined: it is too large) only for another type. Only an object has
         // a `type` equal to the last type, a string, so this needs no other check.
         const type = (command as { type?: unknown } | null)?.type;
-        result = type === this.#lastType && type !== undefined ? this.#lastHandler!(command as never) : this.#dispatch(handlers, command);
+        result = type === this.#lastType ? this.#lastHandler(command as never) : this.#dispatch(handlers, command);
       } catch (err) {
         reply?.reject(coded(err));
         failed++;
