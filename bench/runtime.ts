@@ -33,6 +33,14 @@ const ONE_WAY_MESSAGES: Record<SpawnerKind, number> = {
 };
 
 
+/**
+ * Rounds of the topology figures. A daisy-chain round is 6-13 ms, short enough that one
+ * scavenge, or a deoptimisation (the bare scheduler's call site changes target when its last
+ * actor first runs), moves it by a quarter: with 5 rounds the best baseline round varied from
+ * 5.7 to 11.7 ms between processes. Fifteen rounds cost ~5 s and steady both sides' best.
+ */
+const TOPOLOGY_ROUNDS = 15;
+
 /** The daisy-chain and fan-out sizes of limits.md: 4000 services x 200 messages. */
 const TOPOLOGY = { services: 4000, messages: 200 };
 
@@ -112,12 +120,12 @@ async function* topologyFigures(): AsyncGenerator<Figure> {
   try {
     const head = chain.get<RelayProtocol>('relay-0');
     const rounds = await alternate(
-      ROUNDS,
+      TOPOLOGY_ROUNDS,
       () => bareDaisyChain(services, messages),
       () => timed(() => sendTokens(chain, head, 'hop', messages)),
     );
     const tail = await chain.get<RelayProtocol>(`relay-${services - 1}`).call({ type: 'received' });
-    if (tail !== ROUNDS * messages) throw new Error(`daisy chain tail received ${tail}, expected ${ROUNDS * messages}`);
+    if (tail !== TOPOLOGY_ROUNDS * messages) throw new Error(`daisy chain tail received ${tail}, expected ${TOPOLOGY_ROUNDS * messages}`);
     yield topologyFigure('same-loop.daisy-chain', 'bare actor scheduler, same chain', rounds);
   } finally {
     await chain.stop();
@@ -137,7 +145,7 @@ async function* topologyFigures(): AsyncGenerator<Figure> {
     // Each round runs the bounded bare scheduler, the unbounded one, then the runtime.
     const unbounded: number[] = [];
     const rounds = await alternate(
-      ROUNDS,
+      TOPOLOGY_ROUNDS,
       async () => {
         const bounded = await bareBoundedFanOutFanIn(services, messages, DEFAULT_QUEUE_CAPACITY);
         unbounded.push(await bareFanOutFanIn(services, messages));
@@ -146,7 +154,7 @@ async function* topologyFigures(): AsyncGenerator<Figure> {
       () => timed(() => sendTokens(fan, source, 'broadcast', messages)),
     );
     const sunk = await sink.call({ type: 'received' });
-    if (sunk !== ROUNDS * services * messages) throw new Error(`sink received ${sunk}, expected ${ROUNDS * services * messages}`);
+    if (sunk !== TOPOLOGY_ROUNDS * services * messages) throw new Error(`sink received ${sunk}, expected ${TOPOLOGY_ROUNDS * services * messages}`);
     yield topologyFigure(
       'same-loop.fan-out-fan-in',
       `bare actor scheduler with mailboxes bounded at ${DEFAULT_QUEUE_CAPACITY} and parking, same fan-out`,
@@ -171,7 +179,7 @@ async function* topologyFigures(): AsyncGenerator<Figure> {
     const source = open.spawn<RelayProtocol>({ name: 'source', module: RELAY, spawner: 'same-loop', config: { targets } });
     await Promise.all([source.ready, sink.ready]);
     const rounds = await alternate(
-      ROUNDS,
+      TOPOLOGY_ROUNDS,
       () => bareFanOutFanIn(services, messages),
       () => timed(() => sendTokens(open, source, 'broadcast', messages)),
     );
