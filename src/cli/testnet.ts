@@ -105,6 +105,11 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
       return true;
     });
     progress.done();
+    // The nodes were stopped under the operations still running: their failures are no result.
+    if (interrupted) {
+      process.stderr.write('testnet interrupted: no report\n');
+      return 130;
+    }
     hops.sort((a, b) => a - b);
     const report: TestnetReport = {
       nodes: options.nodes,

@@ -60,7 +60,9 @@ describe('mydht executable', function () {
   it('testnet interrupted (SIGINT) stops its nodes and removes their temporary stores', async () => {
     const tmp = await mkdtemp(join(tmpdir(), 'mydht-interrupt-'));
     try {
-      const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '3', '--records', '1000000', '--json'], { env: { ...process.env, TMPDIR: tmp }, stdio: 'ignore' });
+      const child = spawn(process.execPath, [BIN, 'testnet', '--nodes', '3', '--records', '1000000', '--json'], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'ignore'] });
+      let stdout = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
       const exited = once(child, 'exit');
       // Running once its three stores exist.
       await until(async () => (await readdir(tmp)).filter((name) => name.startsWith('mydht-testnet-')).length === 3, 30_000);
@@ -68,6 +70,7 @@ describe('mydht executable', function () {
       const [code] = (await exited) as [number | null];
       assert.equal(code, 130);
       assert.deepEqual(await readdir(tmp), [], 'no store left behind');
+      assert.equal(stdout, '', 'no report of operations cut short by the stop');
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
