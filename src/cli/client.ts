@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import { recordNameProblem } from '../control/http-api.ts';
 import { ProgressBar } from './progress-bar.ts';
 import type { NodeStatus } from '../node/node.ts';
 import type { ConnectedPeer, KnownPeer } from '../node/protocols.ts';
 
 /** Exit codes, as scripts rely on them. */
-export const EXIT = { ok: 0, notFound: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, notFound: 1, usage: 2, unreachable: 3, cannotStart: 4 } as const;
 
 /** The local node's API, where `mydht start` listens by default. */
 export const DEFAULT_API = 'http://127.0.0.1:5001';
@@ -62,6 +63,12 @@ export async function runClient(
     | { type: 'peers' },
   options: ClientOptions,
 ): Promise<number> {
+  const named = command.type === 'put' || command.type === 'get' || command.type === 'listen' ? command.name : undefined;
+  const problem = named === undefined ? undefined : recordNameProblem(named);
+  if (problem !== undefined) {
+    process.stderr.write(`${command.type} ${JSON.stringify(named)}: ${problem} (ERR_BAD_REQUEST)\n`);
+    return EXIT.usage;
+  }
   try {
     switch (command.type) {
       case 'put':
@@ -107,11 +114,18 @@ async function putFile(options: ClientOptions, file: string): Promise<number> {
     process.stderr.write(`put --file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);
     return EXIT.usage;
   }
-  const lines = text.split('\n').filter((line) => line.trim() !== '');
-  const bad = lines.findIndex((line) => !line.includes('\t'));
-  if (bad >= 0) {
-    process.stderr.write(`put --file ${file}: line ${bad + 1} has no tab between the name and the value\n`);
-    return EXIT.usage;
+  // Numbered as in the file, blank lines included; a CRLF file's \r is not part of the value.
+  const numbered = text.split(/\r?\n/).map((line, i) => ({ line, number: i + 1 }));
+  const lines: string[] = [];
+  for (const { line, number } of numbered) {
+    if (line.trim() === '') continue;
+    const at = line.indexOf('\t');
+    const problem = at < 0 ? 'has no tab between the name and the value' : recordNameProblem(line.slice(0, at));
+    if (problem !== undefined) {
+      process.stderr.write(`put --file ${file}: line ${number}: ${problem}\n`);
+      return EXIT.usage;
+    }
+    lines.push(line);
   }
   const bar = new ProgressBar(process.stderr, lines.length);
   let failed = 0;
@@ -165,21 +179,28 @@ async function listen(options: ClientOptions, name: string): Promise<number> {
   process.stderr.write(`listening to ${name}\n`);
   // Server-sent events: blocks of "event: x" and "data: {...}" lines, ended by a blank line.
   let buffered = '';
-  for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
-    buffered += chunk;
-    let end: number;
-    while ((end = buffered.indexOf('\n\n')) >= 0) {
-      const block = buffered.slice(0, end);
-      buffered = buffered.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (event === undefined || data === undefined) continue;
-      if (options.json) process.stdout.write(`${JSON.stringify({ event, ...(JSON.parse(data) as object) })}\n`);
-      else if (event === 'record') process.stdout.write(`${(JSON.parse(data) as { value: string }).value}\n`);
-      else process.stderr.write(`(${(JSON.parse(data) as { lost: number }).lost} values lost: this listener fell behind)\n`);
+  try {
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      let end: number;
+      while ((end = buffered.indexOf('\n\n')) >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event === undefined || data === undefined) continue;
+        if (options.json) process.stdout.write(`${JSON.stringify({ event, ...(JSON.parse(data) as object) })}\n`);
+        else if (event === 'record') process.stdout.write(`${(JSON.parse(data) as { value: string }).value}\n`);
+        else process.stderr.write(`(${(JSON.parse(data) as { lost: number }).lost} values lost: this listener fell behind)\n`);
+      }
     }
+  } catch (err) {
+    process.stderr.write(`listen ${name}: the connection to the node broke (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message})\n`);
+    return EXIT.unreachable;
   }
-  return EXIT.ok;
+  // The node ends the stream only when it stops.
+  process.stderr.write(`listen ${name}: the node ended the stream (it is stopping)\n`);
+  return EXIT.unreachable;
 }
 
 /**

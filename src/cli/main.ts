@@ -159,6 +159,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`mydht: ${(err as Error).message}\n`);
       return EXIT.usage;
     }
+    if (codeOf(err) === 'ERR_START_FAILED') {
+      process.stderr.write(`mydht: ${(err as Error).message}\n`);
+      return EXIT.cannotStart;
+    }
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }

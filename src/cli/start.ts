@@ -5,9 +5,11 @@ import { pino } from 'pino';
 import { createNode, transportNamed } from '../assemble.ts';
 import { loadNodeConfig, TRANSPORT_NAMES, type NodeConfigInput, type NodeFileConfig } from '../config/node-config.ts';
 import { isLoopback, startControlApi } from '../control/http-api.ts';
+import { lockDataDir } from './data-dir-lock.ts';
+import { codeOf, ConfigError, messageOf, MyDhtError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { NodeIdentity } from '../node/identity.ts';
-import type { NodeServiceName } from '../node/node.ts';
+import type { MyDhtNode, NodeServiceName } from '../node/node.ts';
 import type { SpawnerKind } from '../runtime/spawner.ts';
 import { SPAWNER_PRESETS } from '../testnet.ts';
 
@@ -28,48 +30,11 @@ export const TOKEN_FILE = 'api-token';
  */
 export async function runStart(options: StartOptions): Promise<number> {
   const config = await loadNodeConfig({ file: options.config, env: process.env, flags: options.flags });
-  await mkdir(config.dataDir, { recursive: true });
   const log = pino({ level: config.logLevel, base: null }, pino.destination(2)) as unknown as Logger;
-  const [host, portText] = splitHostPort(config.api);
-  const token = isLoopback(host) ? undefined : await apiToken(config.dataDir);
-  const identity = await NodeIdentity.loadOrCreate(config.dataDir, log);
-  // Every line names the node, and the services' lines their service too.
-  const nodeLog = log.child({ node: identity.idHex.slice(0, 16) });
-  const node = await createNode({
-    identity,
-    log: nodeLog,
-    dataDir: config.dataDir,
-    listen: config.listen,
-    transports: TRANSPORT_NAMES.filter((name) => config.transports.includes(name)).map((name) => transportNamed(name, { identity })),
-    bootstrap: config.bootstrap,
-    announce: config.announce,
-    ipDiversity: config.ipDiversity,
-    disjointPaths: config.disjointPaths,
-    spawners: spawnersOf(config),
-    queryMode: config.queryMode,
-    replication: config.replication,
-    exemptPrivateAddresses: config.exemptPrivateAddresses,
-    maxValueBytes: config.maxValueBytes,
-    livenessIntervalMs: config.livenessIntervalMs,
-    livenessTimeoutMs: config.livenessTimeoutMs,
-    handshakeTimeoutMs: config.handshakeTimeoutMs,
-    targetPeers: config.targetPeers,
-    idleTimeoutMs: config.idleTimeoutMs,
-    peerRateLimit: config.peerRateLimit,
-    refreshIntervalMs: config.refreshIntervalMs,
-    republishIntervalMs: config.republishIntervalMs,
-    republishMaxBytes: config.republishMaxBytes,
-    recordRefreshIntervalMs: config.recordRefreshIntervalMs,
-    ...(config.recordValidators === undefined ? {} : { recordValidators: config.recordValidators }),
-  });
-  await node.start();
-  const api = await startControlApi({ node, host, port: Number(portText), token, maxValueBytes: config.maxValueBytes });
-  const ready = { event: 'ready', id: node.id, addresses: node.addresses, api: api.url };
-  if (options.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
-  else process.stdout.write(`mydht node ${node.id}\n  listening on ${node.addresses.join(', ')}\n  control API ${api.url}${token === undefined ? '' : ' (bearer token in ' + join(config.dataDir, TOKEN_FILE) + ')'}\n`);
-  nodeLog.info({ addresses: node.addresses, api: api.url }, 'node ready');
-
-  await new Promise<void>((resolve) => {
+  const { node, api, token, nodeLog, unlock } = await startOrExplain(config, log);
+  // The signals are taken before the ready line goes out: a pipe write is synchronous, so a
+  // supervisor may read the line and send SIGTERM before this process runs its next statement.
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) {
@@ -83,6 +48,7 @@ export async function runStart(options: StartOptions): Promise<number> {
         await api.close().catch(() => {});
         const apiClosed = performance.now();
         await node.stop().catch((err: unknown) => nodeLog.error({ err }, 'stopping failed'));
+        await unlock();
         nodeLog.info({ apiCloseMs: Math.round(apiClosed - began), nodeStopMs: Math.round(performance.now() - apiClosed) }, 'stopped');
         resolve();
       })();
@@ -90,7 +56,75 @@ export async function runStart(options: StartOptions): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  const ready = { event: 'ready', id: node.id, addresses: node.addresses, api: api.url };
+  if (options.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
+  else process.stdout.write(`mydht node ${node.id}\n  listening on ${node.addresses.join(', ')}\n  control API ${api.url}${token === undefined ? '' : ' (bearer token in ' + join(config.dataDir, TOKEN_FILE) + ')'}\n`);
+  nodeLog.info({ addresses: node.addresses, api: api.url }, 'node ready');
+  await stopped;
   return 0;
+}
+
+/**
+ * Everything that can fail once the configuration is valid: the data dir, the key file, the
+ * store, the listen and API sockets. A failure stops what had started and becomes one
+ * ERR_START_FAILED line (exit 4) naming its cause, instead of a stack trace; an address no
+ * transport can parse is a bad option value (exit 2).
+ */
+async function startOrExplain(config: NodeFileConfig, log: Logger) {
+  let node: MyDhtNode | undefined;
+  let unlock: (() => Promise<void>) | undefined;
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    unlock = await lockDataDir(config.dataDir);
+    const [host, portText] = splitHostPort(config.api);
+    const token = isLoopback(host) ? undefined : await apiToken(config.dataDir);
+    const identity = await NodeIdentity.loadOrCreate(config.dataDir, log);
+    // Every line names the node, and the services' lines their service too.
+    const nodeLog = log.child({ node: identity.idHex.slice(0, 16) });
+    node = await createNode({
+      identity,
+      log: nodeLog,
+      dataDir: config.dataDir,
+      listen: config.listen,
+      transports: TRANSPORT_NAMES.filter((name) => config.transports.includes(name)).map((name) => transportNamed(name, { identity })),
+      bootstrap: config.bootstrap,
+      announce: config.announce,
+      ipDiversity: config.ipDiversity,
+      disjointPaths: config.disjointPaths,
+      spawners: spawnersOf(config),
+      queryMode: config.queryMode,
+      replication: config.replication,
+      exemptPrivateAddresses: config.exemptPrivateAddresses,
+      maxValueBytes: config.maxValueBytes,
+      livenessIntervalMs: config.livenessIntervalMs,
+      livenessTimeoutMs: config.livenessTimeoutMs,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      targetPeers: config.targetPeers,
+      idleTimeoutMs: config.idleTimeoutMs,
+      peerRateLimit: config.peerRateLimit,
+      refreshIntervalMs: config.refreshIntervalMs,
+      republishIntervalMs: config.republishIntervalMs,
+      republishMaxBytes: config.republishMaxBytes,
+      recordRefreshIntervalMs: config.recordRefreshIntervalMs,
+      ...(config.recordValidators === undefined ? {} : { recordValidators: config.recordValidators }),
+    });
+    await node.start();
+    const api = await startControlApi({ node, host, port: Number(portText), token, maxValueBytes: config.maxValueBytes });
+    return { node, api, token, nodeLog, unlock };
+  } catch (err) {
+    await node?.stop().catch(() => {});
+    await unlock?.();
+    const code = codeOf(err);
+    if (code === 'ERR_ADDRESS_INVALID') throw new ConfigError(`listen: ${messageOf(err)}`);
+    throw new StartFailedError(`cannot start: ${messageOf(err)}${code === 'ERR_HANDLER' ? '' : ` (${code})`}`, { cause: err });
+  }
+}
+
+/** The node could not start although its configuration is valid (exit 4). */
+export class StartFailedError extends MyDhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_START_FAILED', message, options);
+  }
 }
 
 function spawnersOf(config: NodeFileConfig): Partial<Record<NodeServiceName, SpawnerKind>> {

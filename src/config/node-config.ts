@@ -37,6 +37,7 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
   api: z
     .string()
     .regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port')
+    .refine((api) => Number(api.slice(api.lastIndexOf(':') + 1)) <= 65_535, 'expected a port from 0 to 65535')
     .default('127.0.0.1:5001')
     .describe('where the HTTP control API listens; any host but loopback requires the bearer token'),
   spawners: z

@@ -14,6 +14,8 @@ export interface ControlApiOptions {
   token?: string | undefined;
   /** The largest value a PUT may carry, bytes. */
   maxValueBytes: number;
+  /** How often a listen stream carries a comment line while no value comes (LISTEN_HEARTBEAT_MS). */
+  listenHeartbeatMs?: number;
 }
 
 export interface ControlApi {
@@ -31,7 +33,15 @@ const STATUS: Record<string, number> = {
   ERR_RECORD_TOO_LARGE: 413,
   ERR_PUT_FAILED: 503,
   ERR_RECORD_INVALID: 400,
+  ERR_LISTEN_LIMIT: 429,
 };
+
+/**
+ * A comment line on every listen stream this often, so that a quiet name does not look like a
+ * dead connection: undici's fetch (the CLI's) gives up on a body silent for 300 s, and proxies
+ * often after 60 s.
+ */
+const LISTEN_HEARTBEAT_MS = 30_000;
 
 /** Is this a loopback host, where the API may listen without a token? */
 export function isLoopback(host: string): boolean {
@@ -59,17 +69,18 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         throw new MyDhtError('ERR_UNAUTHORIZED', 'this API needs its bearer token (kept in the node\'s data dir, file api-token)');
       }
     }
-    const url = new URL(request.url ?? '/', 'http://api');
-    const record = /^\/v1\/records\/([^/]+)$/.exec(url.pathname);
-    if (request.method === 'GET' && url.pathname === '/metrics') {
+    // The path as sent, without the query: a URL parser would turn /v1/records/.. into /v1/.
+    const path = /^[^?#]*/.exec(request.url ?? '/')![0];
+    const record = /^\/v1\/records\/([^/]+)$/.exec(path);
+    if (request.method === 'GET' && path === '/metrics') {
       const text = await metrics.metrics();
       response.writeHead(200, { 'content-type': metrics.contentType });
       response.end(text);
       return;
     }
-    if (request.method === 'GET' && url.pathname === '/v1/status') return json(response, 200, await node.status());
-    if (request.method === 'GET' && url.pathname === '/v1/peers') return json(response, 200, { connected: await node.peers(), known: await node.knownPeers() });
-    const listened = /^\/v1\/listen\/([^/]+)$/.exec(url.pathname);
+    if (request.method === 'GET' && path === '/v1/status') return json(response, 200, await node.status());
+    if (request.method === 'GET' && path === '/v1/peers') return json(response, 200, { connected: await node.peers(), known: await node.knownPeers() });
+    const listened = /^\/v1\/listen\/([^/]+)$/.exec(path);
     if (request.method === 'GET' && listened !== null) return listen(request, response, recordName(listened[1]!));
     if (record !== null) {
       const name = recordName(record[1]!);
@@ -87,7 +98,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
         return json(response, 200, { name, key: Buffer.from(key).toString('hex'), stored, hops });
       }
     }
-    throw new MyDhtError('ERR_NOT_FOUND', `no route ${request.method ?? ''} ${url.pathname}`);
+    throw new MyDhtError('ERR_NOT_FOUND', `no route ${request.method ?? ''} ${path}`);
   };
 
   /**
@@ -101,9 +112,14 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     await subscription.ready;
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     response.write(': listening\n\n');
-    for await (const item of subscription) {
-      if (item.type === 'lagged') response.write(`event: lagged\ndata: ${JSON.stringify({ lost: item.lost })}\n\n`);
-      else response.write(`event: record\ndata: ${JSON.stringify({ name, value: Buffer.from(item.record.value).toString('utf8') })}\n\n`);
+    const heartbeat = setInterval(() => response.write(': alive\n\n'), options.listenHeartbeatMs ?? LISTEN_HEARTBEAT_MS);
+    try {
+      for await (const item of subscription) {
+        if (item.type === 'lagged') response.write(`event: lagged\ndata: ${JSON.stringify({ lost: item.lost })}\n\n`);
+        else response.write(`event: record\ndata: ${JSON.stringify({ name, value: Buffer.from(item.record.value).toString('utf8') })}\n\n`);
+      }
+    } finally {
+      clearInterval(heartbeat);
     }
     response.end();
   };
@@ -138,9 +154,26 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
 }
 
 function recordName(encoded: string): string {
-  const name = decodeURIComponent(encoded);
-  if (name.length === 0 || name.length > MAX_NAME_LENGTH) throw new MyDhtError('ERR_BAD_REQUEST', `a record name is 1 to ${MAX_NAME_LENGTH} characters`);
+  let name: string;
+  try {
+    name = decodeURIComponent(encoded);
+  } catch {
+    throw new MyDhtError('ERR_BAD_REQUEST', `a record name must be percent-encoded UTF-8, got ${JSON.stringify(encoded.slice(0, 64))}`);
+  }
+  const problem = recordNameProblem(name);
+  if (problem !== undefined) throw new MyDhtError('ERR_BAD_REQUEST', problem);
   return name;
+}
+
+/**
+ * Why a name cannot be a record's name in this API, if it cannot: its length, or "." and "..",
+ * which every URL parser (the WHATWG one, curl's) removes from a path as dot segments before a
+ * request is sent, even percent-encoded, so no client could name them. The CLI checks the same.
+ */
+export function recordNameProblem(name: string): string | undefined {
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) return `a record name is 1 to ${MAX_NAME_LENGTH} characters`;
+  if (name === '.' || name === '..') return 'a record name cannot be "." or ".." (a URL path cannot carry them)';
+  return undefined;
 }
 
 /** The key of a name in the public namespace. */

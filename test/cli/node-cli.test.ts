@@ -113,6 +113,24 @@ describe('mydht start, and the commands against a running node', function () {
     assert.equal((await mydht('get', 'name-13', '--api', b.ready.api)).stdout, 'value 13');
   });
 
+  it('names no URL path can carry are refused with exit 2; put --file numbers lines as the file does and drops CRLF', async () => {
+    const [a, b] = running as [Running, Running];
+    for (const args of [['put', '', 'v'], ['put', '..', 'v'], ['get', '.'], ['listen', '..']]) {
+      const result = await mydht(...args, '--api', a.ready.api);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.stderr, /ERR_BAD_REQUEST/);
+    }
+    const crlf = join(root, 'crlf.tsv');
+    await writeFile(crlf, 'crlf-1\tone\r\n\r\ncrlf-2\ttwo\r\n');
+    assert.equal((await mydht('put', '--file', crlf, '--api', a.ready.api)).code, 0);
+    assert.equal((await mydht('get', 'crlf-1', '--api', b.ready.api)).stdout, 'one');
+    const gappy = join(root, 'gappy.tsv');
+    await writeFile(gappy, 'fine\tvalue\n\n\nno tab here\n');
+    const bad = await mydht('put', '--file', gappy, '--api', a.ready.api);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /line 4: has no tab/);
+  });
+
   it('status and peers --json describe the node', async () => {
     const [, b] = running as [Running, Running];
     const status = JSON.parse((await mydht('status', '--api', b.ready.api, '--json')).stdout) as {
@@ -204,6 +222,63 @@ describe('mydht start: configuration errors and the API token', function () {
     const flag = await mydht('start', '--data-dir', join(root, 'y'), '--api', 'no-port');
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /api: expected host:port, got "no-port"/);
+  });
+
+  it('a node that cannot start says why in one line with exit 4; a bad listen address exits 2', async () => {
+    const node = await start(join(root, 'held'), '--api', '127.0.0.1:0');
+    try {
+      const twice = await mydht('start', '--data-dir', join(root, 'held'), '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0');
+      assert.equal(twice.code, 4);
+      assert.match(twice.stderr, new RegExp(`in use by process ${node.child.pid}.*ERR_DATA_DIR_LOCKED`));
+      const portTaken = await mydht('start', '--data-dir', join(root, 'other'), '--listen', node.ready.addresses[0]!, '--api', '127.0.0.1:0');
+      assert.equal(portTaken.code, 4);
+      assert.match(portTaken.stderr, /cannot start: .*EADDRINUSE/);
+      for (const result of [twice, portTaken]) assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      await stop(node);
+    }
+    const badAddress = await mydht('start', '--data-dir', join(root, 'other'), '--listen', '/ip4/127.0.0.1/tcp/99999', '--api', '127.0.0.1:0');
+    assert.equal(badAddress.code, 2);
+    assert.match(badAddress.stderr, /listen: not a multiaddr/);
+    const file = join(root, 'a-file');
+    await writeFile(file, '');
+    const notADir = await mydht('start', '--data-dir', file, '--api', '127.0.0.1:0');
+    assert.equal(notADir.code, 4);
+    assert.match(notADir.stderr, /cannot start: .*EEXIST/);
+    await writeFile(join(root, 'other', 'node.key'), 'garbage');
+    const badKey = await mydht('start', '--data-dir', join(root, 'other'), '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0');
+    assert.equal(badKey.code, 4);
+    assert.match(badKey.stderr, /ERR_KEY_INVALID/);
+  });
+
+  it('listen says so and exits 3 when its node stops', async () => {
+    const node = await start(join(root, 'listened'), '--api', '127.0.0.1:0');
+    const listener = spawn(process.execPath, [BIN, 'listen', 'news', '--api', node.ready.api], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const lines = createInterface({ input: listener.stderr! });
+    const said: string[] = [];
+    lines.on('line', (line) => said.push(line));
+    await once(lines, 'line');
+    const exited = once(listener, 'exit');
+    assert.equal(await stop(node), 0);
+    const [code] = (await exited) as [number];
+    assert.equal(code, 3);
+    assert.match(said.join('\n'), /listen news: the (node ended the stream|connection to the node broke)/);
+    assert.doesNotMatch(said.join('\n'), /\n\s+at /, 'no stack trace');
+  });
+
+  it('the data dir lock goes with a graceful stop, and one left by a killed node is taken over', async () => {
+    const dataDir = join(root, 'relock');
+    const first = await start(dataDir, '--api', '127.0.0.1:0');
+    assert.equal(await stop(first), 0);
+    await assert.rejects(readFile(join(dataDir, 'lock')), { code: 'ENOENT' });
+    const killed = await start(dataDir, '--api', '127.0.0.1:0');
+    const exited = once(killed.child, 'exit');
+    killed.child.kill('SIGKILL');
+    await exited;
+    assert.equal((await readFile(join(dataDir, 'lock'), 'utf8')).trim(), String(killed.child.pid), 'left behind');
+    const again = await start(dataDir, '--api', '127.0.0.1:0');
+    assert.equal(again.ready.id, first.ready.id);
+    assert.equal(await stop(again), 0);
   });
 
   it('an API bound beyond loopback answers 401 without its bearer token, and serves with it', async () => {
