@@ -30,6 +30,7 @@ const STATUS: Record<string, number> = {
   ERR_NOT_FOUND: 404,
   ERR_BAD_REQUEST: 400,
   ERR_UNAUTHORIZED: 401,
+  ERR_FORBIDDEN_HOST: 403,
   ERR_RECORD_TOO_LARGE: 413,
   ERR_PUT_FAILED: 503,
   ERR_RECORD_INVALID: 400,
@@ -43,9 +44,22 @@ const STATUS: Record<string, number> = {
  */
 const LISTEN_HEARTBEAT_MS = 30_000;
 
+/** How long a closing API lets requests in flight finish: a put's own deadline is longer. */
+const CLOSE_GRACE_MS = 10_000;
+
 /** Is this a loopback host, where the API may listen without a token? */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** The host of a Host header: without its port, and without the brackets of an IPv6 address. */
+function hostOf(header: string): string {
+  if (header.startsWith('[')) {
+    const end = header.indexOf(']');
+    return header.slice(1, end < 0 ? undefined : end);
+  }
+  const colon = header.lastIndexOf(':');
+  return (colon < 0 ? header : header.slice(0, colon)).toLowerCase();
 }
 
 /**
@@ -61,8 +75,16 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   const { node } = options;
   const metrics = createMetrics(node);
   const expected = options.token === undefined ? undefined : Buffer.from(`Bearer ${options.token}`);
+  /** Aborted when the API closes: ends the listen streams. */
+  const closing = new AbortController();
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    // Without a token the API trusts whoever can reach loopback. A web page can reach it too,
+    // through DNS rebinding (its own name made to resolve to 127.0.0.1), but its requests then
+    // carry that name as their Host: only loopback names are served.
+    if (expected === undefined && request.headers.host !== undefined && !isLoopback(hostOf(request.headers.host))) {
+      throw new MyDhtError('ERR_FORBIDDEN_HOST', `this API serves loopback names only, not Host ${JSON.stringify(request.headers.host.slice(0, 64))}`);
+    }
     if (expected !== undefined) {
       const given = Buffer.from(request.headers.authorization ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
@@ -107,7 +129,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
    */
   const listen = async (request: IncomingMessage, response: ServerResponse, name: string): Promise<void> => {
     const abort = new AbortController();
-    const subscription = node.listen(keyOf(name), { signal: abort.signal });
+    const subscription = node.listen(keyOf(name), { signal: AbortSignal.any([abort.signal, closing.signal]) });
     request.on('close', () => abort.abort());
     await subscription.ready;
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -125,6 +147,10 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   };
 
   const server = createServer((request, response) => {
+    // While closing, a connection whose last answer went out is closed rather than kept alive.
+    response.on('finish', () => {
+      if (closing.signal.aborted) setImmediate(() => server.closeIdleConnections());
+    });
     handle(request, response).catch((err: unknown) => {
       const code = codeOf(err);
       json(response, STATUS[code] ?? 500, { error: { code, message: messageOf(err) } });
@@ -145,10 +171,17 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     url: `http://${host}:${port}`,
+    // No new connection is taken; requests in flight (a put waiting for its holders) get their
+    // answer for up to CLOSE_GRACE_MS, and listen streams end now.
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        closing.abort();
+        server.closeIdleConnections();
       }),
   };
 }

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import sinon from 'sinon';
 import { createNode } from '../../src/assemble.ts';
 import { startControlApi, type ControlApi } from '../../src/control/http-api.ts';
 import type { MyDhtNode } from '../../src/node/node.ts';
 import { MemoryNetwork } from '../../transports/memory.ts';
 
-/** A GET with the path exactly as given: fetch and curl would remove "." and ".." segments. */
-function rawGet(api: string, path: string): Promise<{ status: number; body: string }> {
+/** A GET with the path exactly as given (fetch and curl would remove "." and ".." segments), and any Host. */
+function rawGet(api: string, path: string, host?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(api), { path, method: 'GET' }, (response) => {
+    const req = request(new URL(api), { path, method: 'GET', ...(host === undefined ? {} : { headers: { host } }) }, (response) => {
       let body = '';
       response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
       response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
@@ -50,5 +51,44 @@ describe('control API', function () {
     while ((text.match(/^: alive$/gm) ?? []).length < 2) text += (await reader.read()).value ?? '';
     assert.match(text, /^: listening\n\n(: alive\n\n)+/);
     controller.abort();
+  });
+
+  it('without a token, only loopback names are served as Host: a DNS-rebound page is refused', async () => {
+    for (const host of ['evil.example', 'evil.example:80', '10.0.0.1:5001', '[2001:db8::1]:5001']) {
+      const { status, body } = await rawGet(api.url, '/v1/status', host);
+      assert.equal(status, 403, host);
+      assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, 'ERR_FORBIDDEN_HOST');
+    }
+    for (const host of ['localhost', 'LOCALHOST:5001', '127.0.0.1:5001', '127.1.2.3', '[::1]:5001']) {
+      assert.equal((await rawGet(api.url, '/v1/status', host)).status, 200, host);
+    }
+  });
+
+  it('closing lets a put in flight finish and ends listen streams', async () => {
+    const closing = await startControlApi({ node, host: '127.0.0.1', port: 0, maxValueBytes: 1024 });
+    let release!: () => void;
+    const entered = new Promise<void>((resolve) => {
+      sinon.stub(node, 'put').callsFake(async () => {
+        resolve();
+        await new Promise<void>((done) => (release = done));
+        return { stored: 1, hops: 0 };
+      });
+    });
+    try {
+      const listening = await fetch(`${closing.url}/v1/listen/news`);
+      const stream = listening.body!.getReader();
+      const put = fetch(`${closing.url}/v1/records/slow`, { method: 'PUT', body: 'value' });
+      await entered;
+      const closed = closing.close();
+      while (!(await stream.read()).done);
+      release();
+      const answer = await put;
+      assert.equal(answer.status, 200);
+      assert.equal(((await answer.json()) as { stored: number }).stored, 1);
+      await closed;
+      await assert.rejects(fetch(`${closing.url}/v1/status`), 'no new request once closed');
+    } finally {
+      sinon.restore();
+    }
   });
 });
