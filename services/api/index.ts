@@ -35,6 +35,13 @@ const DEFAULT_MAX_PENDING = 10_000;
 const MAX_REMEMBERED_SUBNETS = 10_000;
 /** Each step of a lookup (connect, then ask) must answer within this long, ms. */
 const STEP_TIMEOUT_MS = 5_000;
+/**
+ * A lookup goes on without a peer that has not answered its first step within this long (then
+ * 4x the slowest answer of that lookup, see `lookup`), ms: a connect and an ask are a few round
+ * trips, well under a second on most paths, and a frozen peer then costs this instead of the
+ * step's whole deadline.
+ */
+const SLOW_AFTER_MS = 1_000;
 
 /**
  * Queries to peers: each gets an id, a deadline, a count of replies it waits for (MyDHT's
@@ -159,6 +166,7 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
           ...(hopLimit === undefined ? {} : { hopLimit }),
           ...(paths === undefined ? {} : { paths }),
           perGroup: perSubnet,
+          slowAfterMs: Math.min(step, SLOW_AFTER_MS),
           seeds: seeds.map(toPeer),
           ask: async (peer) => {
             const answer = await seeker.askOne(peer.record, { target, want: want ?? 'nodes', origin, timeoutMs: step });

@@ -37,6 +37,16 @@ export interface LookupOptions<P extends LookupPeer> {
   perGroup?: number;
   /** This node's id: never a result. */
   self?: Uint8Array;
+  /**
+   * How long a peer may take to answer before the lookup goes on as if it had failed (Kademlia's
+   * "nodes that fail to respond quickly are removed from consideration until and unless they do
+   * respond"): it frees its place among the requests in flight and among its path's closest, so
+   * a silent peer (frozen, cut off, overloaded) costs this long rather than the ask's whole
+   * deadline. It still counts if it answers before the lookup ends. Once peers have answered,
+   * the limit becomes 4x the slowest answer so far (not under SLOW_FLOOR_MS), so a network
+   * that is slow everywhere is not taken for silent. Not set: a lookup waits for every answer.
+   */
+  slowAfterMs?: number;
   /** Told of each answer, for progress reports. */
   onEvent?: (event: LookupEvent) => void;
 }
@@ -50,7 +60,9 @@ export interface LookupAnswer<P extends LookupPeer> {
 export type LookupEvent =
   | { type: 'asked'; peer: string; hop: number }
   | { type: 'answered'; peer: string; hop: number; learned: number }
-  | { type: 'failed'; peer: string; hop: number; error: string };
+  | { type: 'failed'; peer: string; hop: number; error: string }
+  /** No answer within `slowAfterMs`: the lookup goes on without waiting for it. */
+  | { type: 'slow'; peer: string; hop: number };
 
 export interface LookupResult<P extends LookupPeer> {
   /** The closest peers that answered, closest first. */
@@ -67,6 +79,10 @@ export const DEFAULT_ALPHA = 3;
 export const DEFAULT_HOP_LIMIT = 20;
 /** Disjoint paths a lookup may take at most. */
 export const MAX_PATHS = 8;
+/** The least a peer is given before it counts as slow, however fast the others answered: a gc pause, a busy loop. */
+export const SLOW_FLOOR_MS = 250;
+/** How many times the slowest answer so far a peer is given before it counts as slow. */
+const SLOW_FACTOR = 4;
 
 interface Entry<P> {
   peer: P;
@@ -74,6 +90,8 @@ interface Entry<P> {
   /** The path that learned the peer first: the only one that may ask it. */
   path: number;
   state: 'new' | 'asking' | 'answered' | 'failed';
+  /** Asked, and past the slow limit without an answer: out of consideration unless it answers. */
+  slow: boolean;
 }
 
 /**
@@ -116,7 +134,7 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
 
   const learn = (peer: P, hop: number, path: number): boolean => {
     if (peer.idHex === selfHex || known.has(peer.idHex)) return false;
-    const entry: Entry<P> = { peer, hop, path, state: 'new' };
+    const entry: Entry<P> = { peer, hop, path, state: 'new', slow: false };
     known.set(peer.idHex, entry);
     byPath[path]!.push(entry);
     return true;
@@ -132,12 +150,16 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
       perGroup,
       (entry) => entry.peer.group,
     );
-  /** A path's `count` closest peers that have not failed. */
+  /** A path's `count` closest peers that have not failed and are not slow. */
   const ranked = (path: number): Entry<P>[] => {
     const entries = byPath[path]!.filter((entry) => entry.state !== 'failed');
     byPath[path] = entries;
-    return closestOf(entries);
+    return closestOf(entries.filter((entry) => !(entry.slow && entry.state === 'asking')));
   };
+  /** The slowest answer so far, ms; undefined before the first. */
+  let slowestAnswer: number | undefined;
+  const slowLimit = (): number | undefined =>
+    options.slowAfterMs === undefined ? undefined : slowestAnswer === undefined ? options.slowAfterMs : Math.max(SLOW_FLOOR_MS, SLOW_FACTOR * slowestAnswer);
 
   return new Promise((resolve, reject) => {
     let finished = false;
@@ -161,9 +183,25 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
       inFlight[entry.path]!++;
       queried++;
       options.onEvent?.({ type: 'asked', peer: entry.peer.idHex, hop: entry.hop });
+      const askedAt = performance.now();
+      const limit = slowLimit();
+      // Past its limit the peer no longer holds a place in flight; pump() asks the next one.
+      const slowTimer =
+        limit === undefined
+          ? undefined
+          : setTimeout(() => {
+              if (finished || entry.state !== 'asking') return;
+              entry.slow = true;
+              inFlight[entry.path]!--;
+              options.onEvent?.({ type: 'slow', peer: entry.peer.idHex, hop: entry.hop });
+              pump();
+            }, limit);
       options.ask(entry.peer).then(
         (answer) => {
           entry.state = 'answered';
+          // An answer after the lookup ended is not part of its result.
+          if (finished) return;
+          slowestAnswer = Math.max(slowestAnswer ?? 0, performance.now() - askedAt);
           hops = Math.max(hops, entry.hop);
           let learned = 0;
           for (const peer of answer.peers) if (learn(peer, entry.hop + 1, entry.path)) learned++;
@@ -172,11 +210,13 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
         },
         (err: unknown) => {
           entry.state = 'failed';
+          if (finished) return;
           failed++;
           options.onEvent?.({ type: 'failed', peer: entry.peer.idHex, hop: entry.hop, error: String((err as Error)?.message ?? err) });
         },
       ).finally(() => {
-        inFlight[entry.path]!--;
+        clearTimeout(slowTimer);
+        if (!entry.slow) inFlight[entry.path]!--;
         pump();
       });
     };

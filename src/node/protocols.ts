@@ -38,7 +38,9 @@ export type QueryEvent =
   | { type: 'answered'; peer: string; hop: number; learned: number }
   /** A peer answered with a record under the target (checked for shape, key and signature). */
   | { type: 'value'; peer: string; hop: number }
-  | { type: 'failed'; peer: string; hop: number; error: string };
+  | { type: 'failed'; peer: string; hop: number; error: string }
+  /** An iterative lookup's peer has not answered in time: the lookup goes on without waiting for it, but takes its answer if it comes before the end. */
+  | { type: 'slow'; peer: string; hop: number };
 
 /** What a node tells its listeners: peers coming and going, and the progress of queries. */
 export type NodeEvent =

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { lookup, type LookupPeer } from '../../src/dht/lookup.ts';
+import sinon from 'sinon';
+import { lookup, type LookupEvent, type LookupPeer } from '../../src/dht/lookup.ts';
 import { compareDistance } from '../../src/dht/xor.ts';
 import { SeededRandom } from '../../src/net/seeded-random.ts';
 
@@ -73,6 +74,82 @@ describe(`iterative lookup (seed ${SEED})`, () => {
     assert.ok(result.closest.every((p) => !dead.has(p.idHex)));
     assert.ok([...asked.values()].every((times) => times === 1));
     assert.ok(result.failed > 0);
+  });
+
+  describe('peers slow to answer', () => {
+    let clock: sinon.SinonFakeTimers;
+    beforeEach(() => (clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })));
+    afterEach(() => clock.restore());
+
+    const after = <T>(ms: number, value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms));
+    const origin = net.peers[3]!;
+    const target = new Uint8Array(32).fill(42);
+    const truth = (n: number): string[] =>
+      net.peers
+        .filter((p) => p !== origin)
+        .sort((a, b) => compareDistance(target, a.id, b.id))
+        .slice(0, n)
+        .map((p) => p.idHex);
+
+    it('a silent peer is left behind after slowAfterMs; without it, the lookup waits for it', async () => {
+      const silent = new Set(truth(2));
+      const events: LookupEvent[] = [];
+      const run = (slowAfterMs?: number) =>
+        lookup({
+          target,
+          self: origin.id,
+          seeds: net.closestKnown(origin, target),
+          ...(slowAfterMs === undefined ? {} : { slowAfterMs }),
+          onEvent: (event) => events.push(event),
+          ask: (peer) => (silent.has(peer.idHex) ? new Promise<never>(() => {}) : after(10, { peers: net.closestKnown(peer, target) })),
+        });
+      let ended = false;
+      const waiting = run().finally(() => (ended = true));
+      await clock.tickAsync(60_000);
+      assert.equal(ended, false, 'with no slow limit, a lookup waits for every answer');
+      void waiting;
+
+      events.length = 0;
+      const started = performance.now();
+      const pending = run(500);
+      await clock.tickAsync(5_000);
+      const result = await pending;
+      assert.ok(performance.now() - started <= 5_000);
+      // The 20 closest that answered: the true 22 closest but the two silent ones.
+      assert.deepEqual(
+        result.closest.map((p) => p.idHex),
+        truth(22).filter((id) => !silent.has(id)),
+      );
+      assert.deepEqual(new Set(events.filter((event) => event.type === 'slow').map((event) => event.peer)), silent);
+    });
+
+    it('a slow peer that answers before the end still counts; the limit then follows the slowest answer', async () => {
+      const seeds = net.closestKnown(origin, target);
+      // The first seed is asked before any answer, under slowAfterMs; the others answer in 40 ms,
+      // so the limit after them is the floor, 250 ms, and none of them is slow.
+      const late = seeds[0]!.idHex;
+      const events: LookupEvent[] = [];
+      const pending = lookup({
+        target,
+        self: origin.id,
+        seeds,
+        slowAfterMs: 100,
+        onEvent: (event) => events.push(event),
+        ask: (peer) => after(peer.idHex === late ? 150 : 40, { peers: net.closestKnown(peer, target) }),
+      });
+      await clock.tickAsync(10_000);
+      const result = await pending;
+      const about = events.filter((event) => event.peer === late).map((event) => event.type);
+      assert.deepEqual(about, ['asked', 'slow', 'answered'], 'slow at 100 ms, its answer at 150 ms taken');
+      assert.deepEqual(
+        events.filter((event) => event.type === 'slow').map((event) => event.peer),
+        [late],
+      );
+      assert.deepEqual(
+        result.closest.map((p) => p.idHex),
+        truth(20),
+      );
+    });
   });
 
   it('a hop limit of 1 asks only the seeds', async () => {
