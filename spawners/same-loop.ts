@@ -152,7 +152,7 @@ class SameLoopHandle<P extends Protocol> implements ServiceHandle<P> {
         this.#options.log.error({ service: this.name, err }, 'service failed to start');
         const delay = budget.next();
         if (delay === undefined || this.#state === 'stopping' || this.#state === 'stopped') {
-          const failure = new ServiceFailedError(this.name, this.#lastError);
+          const failure = new ServiceFailedError(this.name, this.#lastError, { cause: err });
           if (this.#state !== 'stopping' && this.#state !== 'stopped') this.#state = 'failed';
           this.#mailbox.failQueued(failure);
           await this.#mailbox.close(false);

@@ -5,10 +5,9 @@ import { runTestnet } from './testnet.ts';
 import { DEFAULT_API, EXIT, runClient, type ClientOptions } from './client.ts';
 import { runStart } from './start.ts';
 import { SPAWNER_PRESET_NAMES, TRANSPORT_NAMES } from '../config/node-config.ts';
-import { codeOf, MyDhtError } from '../runtime/errors.ts';
+import { codeOf, messageOf, MyDhtError } from '../runtime/errors.ts';
 import { SPAWNER_PRESETS, type SpawnerPreset } from '../testnet.ts';
 import { formatQueryMode, parseQueryMode } from '../dht/seek.ts';
-import { messageOf } from '../runtime/errors.ts';
 
 export { EXIT } from './client.ts';
 
@@ -61,6 +60,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         concurrency: number;
         json?: boolean;
       }) => {
+        if (options.loss !== undefined && options.transport !== 'udp') {
+          throw new MyDhtError('ERR_USAGE', `--loss drops datagrams of the udp transport; with --transport ${options.transport} it would do nothing`);
+        }
         exitCode = await runTestnet({ ...options, json: options.json === true });
       },
     );

@@ -6,7 +6,7 @@ import { createNode, transportNamed } from '../assemble.ts';
 import { loadNodeConfig, TRANSPORT_NAMES, type NodeConfigInput, type NodeFileConfig } from '../config/node-config.ts';
 import { isLoopback, startControlApi } from '../control/http-api.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { codeOf, ConfigError, messageOf, MyDhtError } from '../runtime/errors.ts';
+import { ConfigError, messageOf, MyDhtError, rootCodeOf } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { NodeIdentity } from '../node/identity.ts';
 import type { MyDhtNode, NodeServiceName } from '../node/node.ts';
@@ -81,12 +81,22 @@ async function startOrExplain(config: NodeFileConfig, log: Logger) {
     const identity = await NodeIdentity.loadOrCreate(config.dataDir, log);
     // Every line names the node, and the services' lines their service too.
     const nodeLog = log.child({ node: identity.idHex.slice(0, 16) });
+    const transports = TRANSPORT_NAMES.filter((name) => config.transports.includes(name)).map((name) => transportNamed(name, { identity }));
+    // A well-formed address that none of the node's transports takes (a /dns4 one, a /udp one
+    // without udp) is an option to fix, not a peer that happens to be down.
+    for (const [field, purpose] of [['listen', 'listen'], ['bootstrap', 'dial']] as const) {
+      for (const address of config[field]) {
+        if (!transports.some((transport) => transport.handles(address, purpose))) {
+          throw new ConfigError(`${field}: no transport of this node handles ${JSON.stringify(address)} (transports: ${config.transports.join(', ')})`);
+        }
+      }
+    }
     node = await createNode({
       identity,
       log: nodeLog,
       dataDir: config.dataDir,
       listen: config.listen,
-      transports: TRANSPORT_NAMES.filter((name) => config.transports.includes(name)).map((name) => transportNamed(name, { identity })),
+      transports,
       bootstrap: config.bootstrap,
       announce: config.announce,
       ipDiversity: config.ipDiversity,
@@ -114,7 +124,9 @@ async function startOrExplain(config: NodeFileConfig, log: Logger) {
   } catch (err) {
     await node?.stop().catch(() => {});
     await unlock?.();
-    const code = codeOf(err);
+    // A service that failed to start says why in its cause: that code, not ERR_SERVICE_FAILED.
+    if (err instanceof ConfigError) throw err;
+    const code = rootCodeOf(err);
     if (code === 'ERR_ADDRESS_INVALID') throw new ConfigError(`listen: ${messageOf(err)}`);
     throw new StartFailedError(`cannot start: ${messageOf(err)}${code === 'ERR_HANDLER' ? '' : ` (${code})`}`, { cause: err });
   }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
 import { ConfigError } from '../runtime/errors.ts';
 import { SPAWNER_KINDS } from '../runtime/spawner.ts';
@@ -16,16 +17,29 @@ export const TRANSPORT_NAMES = ['tcp', 'udp', 'libp2p'] as const;
 
 const ms = (what: string) => z.number().int().positive().describe(what);
 
+/** A multiaddr: it parses (an IP, a port up to 65535, known protocols), whichever transport it is for. */
+const address = z
+  .string()
+  .min(1)
+  .max(1024)
+  .superRefine((text, ctx) => {
+    try {
+      multiaddr(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not a multiaddr (${err instanceof Error ? err.message : String(err)})` });
+    }
+  });
+
 /**
  * The node's configuration file (JSON), every field optional, each with its default. Defaults
  * and meanings are listed in docs/configuration.md; a test keeps the two in step.
  */
 export const NODE_CONFIG_SCHEMA = z.strictObject({
   dataDir: z.string().min(1).default('./mydht-data').describe('where the node key, the LMDB record store and the API token live'),
-  listen: z.array(z.string().min(1)).default(['/ip4/0.0.0.0/tcp/4001']).describe('multiaddrs to listen on'),
-  bootstrap: z.array(z.string().min(1)).default([]).describe('multiaddrs of nodes to join through'),
+  listen: z.array(address).default(['/ip4/0.0.0.0/tcp/4001']).describe('multiaddrs to listen on'),
+  bootstrap: z.array(address).default([]).describe('multiaddrs of nodes to join through'),
   announce: z
-    .array(z.string().regex(/^\/[^\s]{1,255}$/, 'expected a multiaddr, /ip4/.../tcp/...'))
+    .array(address.refine((text) => text.length <= 255, 'expected at most 255 characters'))
     .max(8)
     .default([])
     .describe("addresses announced in the node's record ahead of those it listens on (a NAT's public address)"),

@@ -1,5 +1,5 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MyDhtError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -103,8 +103,15 @@ export class NodeIdentity {
     if (pem === undefined) {
       const identity = NodeIdentity.generate();
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
-      // 'wx': never overwrite a key another process created meanwhile.
-      await writeFile(path, identity.toPem(), { mode: KEY_FILE_MODE, flag: 'wx' });
+      // Written whole to a file of its own, then linked into place: a crash mid-write leaves no
+      // half key behind, and link() fails rather than overwrite a key another process made meanwhile.
+      const pending = `${path}.${process.pid}.${randomUUID()}.tmp`;
+      try {
+        await writeFile(pending, identity.toPem(), { mode: KEY_FILE_MODE, flag: 'wx', flush: true });
+        await link(pending, path);
+      } finally {
+        await unlink(pending).catch(() => {});
+      }
       log?.info({ id: identity.idHex, path }, 'created node key');
       return identity;
     }

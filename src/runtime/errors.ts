@@ -56,10 +56,13 @@ export class ServiceRestartedError extends MyDhtError {
   }
 }
 
-/** The service crashed more often than its restart policy allows and is given up. */
+/**
+ * The service crashed more often than its restart policy allows and is given up. `cause` is the
+ * last error it threw, when it threw one (a crashed process has none): its code says why.
+ */
 export class ServiceFailedError extends MyDhtError {
-  constructor(service: string, reason: string) {
-    super('ERR_SERVICE_FAILED', `service "${service}" failed permanently: ${reason}`);
+  constructor(service: string, reason: string, options?: ErrorOptions) {
+    super('ERR_SERVICE_FAILED', `service "${service}" failed permanently: ${reason}`, options);
   }
 }
 
@@ -105,6 +108,18 @@ export class ConfigError extends MyDhtError {
 export function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'ERR_HANDLER';
+}
+
+/** The code of the innermost error that has one, following `cause`: why a wrapped failure happened. */
+export function rootCodeOf(err: unknown): string {
+  let code = codeOf(err);
+  let at = (err as { cause?: unknown } | null)?.cause;
+  for (let depth = 0; at !== undefined && at !== null && depth < 8; depth++) {
+    const inner = (at as { code?: unknown }).code;
+    if (typeof inner === 'string') code = inner;
+    at = (at as { cause?: unknown }).cause;
+  }
+  return code;
 }
 
 export function messageOf(err: unknown): string {

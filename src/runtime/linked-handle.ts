@@ -60,6 +60,8 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
   #lastError: string | undefined;
   /** Why the host said its start failed, until its exit is handled. */
   #startError: string | undefined;
+  /** The error a host reported for its failed start, rebuilt from its code and message. */
+  #startCause: MyDhtError | undefined;
   /** The current generation's sends and calls to peers, in order with its PROCESSED counts. */
   #lane: OrderedLane | undefined;
   #outAccepted = 0;
@@ -325,6 +327,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
           break;
         case Envelope.START_FAILED:
           this.#startError = `start failed: ${String(envelope[1])}: ${String(envelope[2])}`;
+          this.#startCause = errorFromWire(String(envelope[1]), String(envelope[2]));
           break;
         case Envelope.STOPPED:
           this.#stopped?.();
@@ -361,13 +364,15 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     }
     if (this.#state === 'stopped' || this.#state === 'failed') return;
     const why = this.#startError ?? reason;
+    const cause = this.#startCause;
     this.#startError = undefined;
+    this.#startCause = undefined;
     this.#lastError = why;
     this.#options.log.error({ service: this.name, reason: why, spawner: this.spawner }, 'service host exited');
     this.#endGeneration(new ServiceRestartedError(this.name, why));
     const delay = this.#budget.next();
     if (delay === undefined) {
-      this.#fail(why);
+      this.#fail(why, cause);
       return;
     }
     this.#restarts++;
@@ -398,8 +403,8 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
     this.#publishProgress();
   }
 
-  #fail(reason: string): void {
-    const failure = new ServiceFailedError(this.name, reason);
+  #fail(reason: string, cause?: MyDhtError): void {
+    const failure = new ServiceFailedError(this.name, reason, cause === undefined ? undefined : { cause });
     this.#state = 'failed';
     this.#lastError = reason;
     this.#refuseUnsent(failure);

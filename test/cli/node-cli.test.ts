@@ -222,6 +222,18 @@ describe('mydht start: configuration errors and the API token', function () {
     const flag = await mydht('start', '--data-dir', join(root, 'y'), '--api', 'no-port');
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /api: expected host:port, got "no-port"/);
+    const bootstrap = await mydht('start', '--data-dir', join(root, 'y'), '--api', '127.0.0.1:0', '--bootstrap', 'garbage', '/ip4/127.0.0.1/tcp/99999');
+    assert.equal(bootstrap.code, 2);
+    assert.match(bootstrap.stderr, /bootstrap\.0: not a multiaddr.*got "garbage"/);
+    assert.match(bootstrap.stderr, /bootstrap\.1: not a multiaddr \(.*65535\)/);
+    // Well formed, but no transport of the node takes it: an option to fix, not a peer down.
+    const unhandled = await mydht('start', '--data-dir', join(root, 'y'), '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', '/dns4/example.invalid/tcp/4001');
+    assert.equal(unhandled.code, 2);
+    assert.match(unhandled.stderr, /bootstrap: no transport of this node handles "\/dns4\/example.invalid\/tcp\/4001" \(transports: tcp\)/);
+    await assert.rejects(readFile(join(root, 'y', 'lock')), { code: 'ENOENT' }, 'no lock left behind');
+    const loss = await mydht('testnet', '--nodes', '3', '--records', '1', '--loss', '0.1');
+    assert.equal(loss.code, 2);
+    assert.match(loss.stderr, /--loss drops datagrams of the udp transport/);
   });
 
   it('a node that cannot start says why in one line with exit 4; a bad listen address exits 2', async () => {
@@ -239,7 +251,7 @@ describe('mydht start: configuration errors and the API token', function () {
     }
     const badAddress = await mydht('start', '--data-dir', join(root, 'other'), '--listen', '/ip4/127.0.0.1/tcp/99999', '--api', '127.0.0.1:0');
     assert.equal(badAddress.code, 2);
-    assert.match(badAddress.stderr, /listen: not a multiaddr/);
+    assert.match(badAddress.stderr, /listen\.0: not a multiaddr \(.*65535\), got "\/ip4\/127.0.0.1\/tcp\/99999"/);
     const file = join(root, 'a-file');
     await writeFile(file, '');
     const notADir = await mydht('start', '--data-dir', file, '--api', '127.0.0.1:0');
@@ -279,6 +291,23 @@ describe('mydht start: configuration errors and the API token', function () {
     const again = await start(dataDir, '--api', '127.0.0.1:0');
     assert.equal(again.ready.id, first.ready.id);
     assert.equal(await stop(again), 0);
+  });
+
+  it('a damaged record store is refused with exit 4 and ERR_STORE_CORRUPT, left as it was', async () => {
+    const dataDir = join(root, 'damaged');
+    const node = await start(dataDir, '--api', '127.0.0.1:0');
+    assert.equal((await mydht('put', 'kept', 'value', '--api', node.ready.api)).code, 0);
+    assert.equal(await stop(node), 0);
+    // Cut short, as a full disk or an interrupted copy leaves it: LMDB alone would crash on it.
+    const file = join(dataDir, 'records', 'data.mdb');
+    const damaged = (await readFile(file)).subarray(0, 4096);
+    await writeFile(file, damaged);
+    const refused = await mydht('start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0');
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /cannot start: .*records.* is damaged.*ERR_STORE_CORRUPT/);
+    assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(await readFile(file), damaged, 'left as it was');
+    await assert.rejects(readFile(join(dataDir, 'lock')), { code: 'ENOENT' }, 'the lock goes with the failed start');
   });
 
   it('an API bound beyond loopback answers 401 without its bearer token, and serves with it', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -107,6 +108,40 @@ describe('LMDB record store on disk', () => {
     assert.equal(await reopened.get(forged.key), undefined);
     assert.ok(reopened.corrupt >= 2);
     assert.deepEqual((await reopened.get(good.key))?.record, good);
+    await reopened.close();
+  });
+
+  it('a damaged file (truncated, zeroed, overwritten) is refused with ERR_STORE_CORRUPT and left as it is', async () => {
+    const store = await LmdbRecordStore.open(dir);
+    for (let i = 0; i < 300; i++) await store.put(stored(immutableRecord(text(`record ${i}`))));
+    await store.close();
+    const size = readFileSync(join(dir, 'data.mdb')).length;
+    const damages: [string, (file: string) => void][] = [
+      ['truncated to one page', (file) => truncateSync(file, 4096)],
+      ['truncated past its meta pages', (file) => truncateSync(file, Math.floor(size / 3))],
+      ['zeroed', (file) => writeFileSync(file, Buffer.alloc(size))],
+      ['overwritten with random bytes', (file) => writeFileSync(file, randomBytes(size))],
+    ];
+    for (const [what, damage] of damages) {
+      const copy = mkdtempSync(join(tmpdir(), 'mydht-lmdb-damaged-'));
+      try {
+        const file = join(copy, 'data.mdb');
+        cpSync(join(dir, 'data.mdb'), file);
+        damage(file);
+        const digest = createHash('sha256').update(readFileSync(file)).digest('hex');
+        await assert.rejects(LmdbRecordStore.open(copy), (err: NodeJS.ErrnoException) => {
+          assert.equal(err.code, 'ERR_STORE_CORRUPT', what);
+          assert.match(err.message, /left as it is/);
+          return true;
+        });
+        assert.equal(createHash('sha256').update(readFileSync(file)).digest('hex'), digest, `${what}: the file was changed`);
+      } finally {
+        rmSync(copy, { recursive: true, force: true });
+      }
+    }
+    // The healthy original still opens, every record there.
+    const reopened = await LmdbRecordStore.open(dir);
+    assert.equal(reopened.stats().records, 300);
     await reopened.close();
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Codec } from '../../src/runtime/codec.ts';
@@ -18,6 +18,18 @@ describe('node identity', () => {
     assert.equal(second.idHex, first.idHex);
     assert.deepEqual(first.id, peerIdOf(first.publicKey));
     assert.equal(first.id.length, 32);
+    assert.deepEqual(readdirSync(dir), [KEY_FILE], 'the file it was written to first is gone');
+  });
+
+  it('never replaces a key another process created meanwhile', async () => {
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => NodeIdentity.loadOrCreate(dir)));
+    const made = results.filter((result) => result.status === 'fulfilled').map((result) => result.value);
+    assert.ok(made.length >= 1);
+    const kept = await NodeIdentity.loadOrCreate(dir);
+    // A loser of the race is refused (EEXIST), never handed a key other than the one kept.
+    for (const result of results) if (result.status === 'rejected') assert.equal((result.reason as NodeJS.ErrnoException).code, 'EEXIST');
+    for (const identity of made) assert.equal(identity.idHex, kept.idHex);
+    assert.deepEqual(readdirSync(dir), [KEY_FILE]);
   });
 
   it('a key file readable by others is tightened to 0600', async () => {

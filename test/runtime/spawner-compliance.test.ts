@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import sinon from 'sinon';
 import { createServiceSystem } from '../../src/assemble.ts';
 import type { Logger } from '../../src/runtime/logger.ts';
+import type { MyDhtError } from '../../src/runtime/errors.ts';
 import { turns, until } from '../helpers/until.ts';
 import { internedCount } from '../../src/runtime/shared-ref.ts';
 import { defineService, serviceModule } from '../../src/runtime/service.ts';
@@ -221,10 +222,15 @@ for (const kind of SPAWNER_KINDS) {
       assert.equal(await service.call({ type: 'echo', text: 'up' }), 'up');
     });
 
-    it('a start that always throws gives up with ERR_SERVICE_FAILED', async () => {
+    it('a start that always throws gives up with ERR_SERVICE_FAILED, caused by what it threw', async () => {
       const config: ComplianceConfig = { startCounter: join(dir, 'starts'), failStarts: 1_000 };
       const service = spawnCompliance('svc', { config, restart: { backoffMs: 1, maxRestarts: 2 } });
-      await assert.rejects(service.ready, { code: 'ERR_SERVICE_FAILED' });
+      await assert.rejects(service.ready, (err: MyDhtError) => {
+        assert.equal(err.code, 'ERR_SERVICE_FAILED');
+        assert.equal((err.cause as MyDhtError | undefined)?.code, 'ERR_ON_PURPOSE', 'the code of the last start error, across any boundary');
+        assert.match(err.message, /start attempt 3 fails on purpose/);
+        return true;
+      });
       assert.equal(service.status().state, 'failed');
       await assert.rejects(service.call({ type: 'echo', text: 'x' }), (err: { code?: string }) =>
         ['ERR_SERVICE_FAILED', 'ERR_SERVICE_STOPPED'].includes(err.code ?? ''),

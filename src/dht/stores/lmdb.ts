@@ -1,4 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { execFile, type ExecFileException } from 'node:child_process';
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../../runtime/codec.ts';
 import { MyDhtError } from '../../runtime/errors.ts';
@@ -7,12 +10,50 @@ import { validateStoredRecord } from '../records.ts';
 
 export class StoreError extends MyDhtError {}
 
+const CHECK_ENTRY = fileURLToPath(new URL(`./lmdb-check-entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+/** A check's time limit: a start-up allowance, plus the time to read the file at a slow disk's pace. */
+const CHECK_BASE_MS = 15_000;
+const CHECK_BYTES_PER_MS = 20_000;
+
 /**
- * An LMDB database of raw bytes at `path` (made if missing): keys and values are encoded by the
- * caller with the project's codec, not lmdb's own msgpack.
+ * Read the LMDB environment at `path`, if it holds one, in a child process, before this process
+ * opens it. LMDB maps its file and follows the page numbers it finds there: a truncated, zeroed
+ * or overwritten file crashes the reading process (SIGSEGV, SIGBUS), which for a node is all of
+ * it. The child reads every entry; if it crashes, fails or hangs, the store is refused with
+ * ERR_STORE_CORRUPT (ERR_STORE_UNREADABLE if the system refused it) and left as it is.
+ */
+export async function checkLmdb(path: string): Promise<void> {
+  // No file, or an empty one (made, never written): LMDB starts it afresh.
+  const size = (await stat(join(path, 'data.mdb')).catch(() => undefined))?.size;
+  if (size === undefined || size === 0) return;
+  const timeout = CHECK_BASE_MS + Math.ceil(size / CHECK_BYTES_PER_MS);
+  const failure = await new Promise<{ error: ExecFileException; stderr: string } | undefined>((resolve) => {
+    execFile(process.execPath, [CHECK_ENTRY, path], { timeout, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, _stdout, stderr) =>
+      resolve(error === null ? undefined : { error, stderr }),
+    );
+  });
+  if (failure === undefined) return;
+  const { error, stderr } = failure;
+  const kept = 'It was left as it is: move it aside (or restore a copy) to start the node';
+  if (error.killed === true && error.signal === 'SIGKILL') {
+    throw new StoreError('ERR_STORE_CORRUPT', `the LMDB store at ${path} is damaged: reading it did not finish within ${Math.round(timeout / 1000)} s. ${kept}`);
+  }
+  if (typeof error.signal === 'string') {
+    throw new StoreError('ERR_STORE_CORRUPT', `the LMDB store at ${path} is damaged: reading it crashed the reader (${error.signal}). ${kept}`);
+  }
+  const reason = stderr.split('\n').findLast((line) => /error/i.test(line))?.trim().slice(0, 300) ?? `exit code ${String(error.code)}`;
+  // The system refusing (permissions, a full or read-only disk) is not the file's fault.
+  const refused = /\bE(ACCES|PERM|ROFS|NOSPC|NOMEM|MFILE|NFILE|AGAIN|BUSY)\b/.test(reason);
+  throw new StoreError(refused ? 'ERR_STORE_UNREADABLE' : 'ERR_STORE_CORRUPT', `the LMDB store at ${path} cannot be read: ${reason}. ${kept}`);
+}
+
+/**
+ * An LMDB database of raw bytes at `path` (made if missing, checked by checkLmdb if not): keys
+ * and values are encoded by the caller with the project's codec, not lmdb's own msgpack.
  */
 export async function openBinaryLmdb(path: string): Promise<RootDatabase<Uint8Array, Uint8Array>> {
   await mkdir(path, { recursive: true });
+  await checkLmdb(path);
   return open<Uint8Array, Uint8Array>({ path, encoding: 'binary', keyEncoding: 'binary', compression: false });
 }
 
