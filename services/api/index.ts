@@ -36,10 +36,11 @@ const MAX_REMEMBERED_SUBNETS = 10_000;
 /** Each step of a lookup (connect, then ask) must answer within this long, ms. */
 const STEP_TIMEOUT_MS = 5_000;
 /**
- * A lookup goes on without a peer that has not answered its first step within this long (then
- * 4x the slowest answer of that lookup, see `lookup`), ms: a connect and an ask are a few round
- * trips, well under a second on most paths, and a frozen peer then costs this instead of the
- * step's whole deadline.
+ * A lookup goes on without a peer that has not answered its step within this long (or 4x the
+ * slowest answer of that lookup, if longer: see `lookup`), ms. A connect and an ask are a few
+ * round trips, well under a second on most paths, and a frozen peer then costs this instead of
+ * the step's whole deadline. Not less: on a loaded 2-core machine with services in child
+ * processes, answers past 250 ms happen, and a peer left behind is not among a put's holders.
  */
 const SLOW_AFTER_MS = 1_000;
 

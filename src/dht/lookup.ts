@@ -42,9 +42,9 @@ export interface LookupOptions<P extends LookupPeer> {
    * "nodes that fail to respond quickly are removed from consideration until and unless they do
    * respond"): it frees its place among the requests in flight and among its path's closest, so
    * a silent peer (frozen, cut off, overloaded) costs this long rather than the ask's whole
-   * deadline. It still counts if it answers before the lookup ends. Once peers have answered,
-   * the limit becomes 4x the slowest answer so far (not under SLOW_FLOOR_MS), so a network
-   * that is slow everywhere is not taken for silent. Not set: a lookup waits for every answer.
+   * deadline. It still counts if it answers before the lookup ends. The limit grows to 4x the
+   * slowest answer so far when that is longer, so a network that is slow everywhere is not
+   * taken for silent. Not set: a lookup waits for every answer.
    */
   slowAfterMs?: number;
   /** Told of each answer, for progress reports. */
@@ -79,9 +79,7 @@ export const DEFAULT_ALPHA = 3;
 export const DEFAULT_HOP_LIMIT = 20;
 /** Disjoint paths a lookup may take at most. */
 export const MAX_PATHS = 8;
-/** The least a peer is given before it counts as slow, however fast the others answered: a gc pause, a busy loop. */
-export const SLOW_FLOOR_MS = 250;
-/** How many times the slowest answer so far a peer is given before it counts as slow. */
+/** How many times the slowest answer so far a peer is given before it counts as slow, if more than `slowAfterMs`. */
 const SLOW_FACTOR = 4;
 
 interface Entry<P> {
@@ -159,7 +157,7 @@ export async function lookup<P extends LookupPeer>(options: LookupOptions<P>): P
   /** The slowest answer so far, ms; undefined before the first. */
   let slowestAnswer: number | undefined;
   const slowLimit = (): number | undefined =>
-    options.slowAfterMs === undefined ? undefined : slowestAnswer === undefined ? options.slowAfterMs : Math.max(SLOW_FLOOR_MS, SLOW_FACTOR * slowestAnswer);
+    options.slowAfterMs === undefined ? undefined : Math.max(options.slowAfterMs, SLOW_FACTOR * (slowestAnswer ?? 0));
 
   return new Promise((resolve, reject) => {
     let finished = false;

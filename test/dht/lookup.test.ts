@@ -125,8 +125,8 @@ describe(`iterative lookup (seed ${SEED})`, () => {
 
     it('a slow peer that answers before the end still counts; the limit then follows the slowest answer', async () => {
       const seeds = net.closestKnown(origin, target);
-      // The first seed is asked before any answer, under slowAfterMs; the others answer in 40 ms,
-      // so the limit after them is the floor, 250 ms, and none of them is slow.
+      // The first seed is asked before any answer, under slowAfterMs (100 ms); the others answer
+      // in 40 ms, so the limit after them is 4 x 40 = 160 ms, and none of them is slow.
       const late = seeds[0]!.idHex;
       const events: LookupEvent[] = [];
       const pending = lookup({
