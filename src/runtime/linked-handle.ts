@@ -58,10 +58,8 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
   #baseFailed = 0;
   #restarts = 0;
   #lastError: string | undefined;
-  /** Why the host said its start failed, until its exit is handled. */
-  #startError: string | undefined;
-  /** The error a host reported for its failed start, rebuilt from its code and message. */
-  #startCause: MyDhtError | undefined;
+  /** The error the host said its start failed with (rebuilt from its code and message), until its exit is handled. */
+  #startError: MyDhtError | undefined;
   /** The current generation's sends and calls to peers, in order with its PROCESSED counts. */
   #lane: OrderedLane | undefined;
   #outAccepted = 0;
@@ -326,8 +324,7 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
           this.#onReady();
           break;
         case Envelope.START_FAILED:
-          this.#startError = `start failed: ${String(envelope[1])}: ${String(envelope[2])}`;
-          this.#startCause = errorFromWire(String(envelope[1]), String(envelope[2]));
+          this.#startError = errorFromWire(String(envelope[1]), String(envelope[2]));
           break;
         case Envelope.STOPPED:
           this.#stopped?.();
@@ -363,10 +360,9 @@ export class LinkedServiceHandle<P extends Protocol> implements ServiceHandle<P>
       return;
     }
     if (this.#state === 'stopped' || this.#state === 'failed') return;
-    const why = this.#startError ?? reason;
-    const cause = this.#startCause;
+    const cause = this.#startError;
+    const why = cause === undefined ? reason : `start failed: ${cause.code}: ${cause.message}`;
     this.#startError = undefined;
-    this.#startCause = undefined;
     this.#lastError = why;
     this.#options.log.error({ service: this.name, reason: why, spawner: this.spawner }, 'service host exited');
     this.#endGeneration(new ServiceRestartedError(this.name, why));
