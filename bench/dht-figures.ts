@@ -2,7 +2,9 @@
  * The figures of one DHT benchmark run, in a shape shared by mydht's side and the kad-dht
  * baseline (bench/kad-dht.ts), plus the few helpers both use so that they count and time alike.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { now, percentile } from './measure.ts';
 
 /** What a run of either side is given. */
@@ -136,7 +138,30 @@ export function memoryMb(first = false): { rss: number; heap: number } {
   if (first || process.env.MYDHT_BENCH_GC === 'reduce') globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   else globalThis.gc?.();
   const usage = process.memoryUsage();
+  if (process.env.MYDHT_BENCH_MEMORY === 'detail') console.error(JSON.stringify(memoryDetail(usage)));
   return { rss: usage.rss / 2 ** 20, heap: usage.heapUsed / 2 ** 20 };
+}
+
+/**
+ * Where the RSS of a reading is, in MB (printed to stderr with MYDHT_BENCH_MEMORY=detail): the
+ * physical size of each of V8's spaces (`new` is the young generation), the memory Node counts
+ * outside the heap, and the kernel's split of the process's pages (Linux only: file-backed
+ * pages such as LMDB's mapped stores are `Private_Clean` and `Shared_Clean`, and malloc's heap is
+ * the part of `Anonymous` that V8's spaces do not explain).
+ */
+function memoryDetail(usage: NodeJS.MemoryUsage): Record<string, number> {
+  const mb = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
+  const detail: Record<string, number> = { rss: mb(usage.rss), external: mb(usage.external), arrayBuffers: mb(usage.arrayBuffers) };
+  for (const space of getHeapSpaceStatistics()) if (space.physical_space_size > 0) detail[space.space_name] = mb(space.physical_space_size);
+  try {
+    for (const line of readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n')) {
+      const match = /^(Anonymous|Private_Clean|Private_Dirty|Shared_Clean):\s+(\d+) kB/.exec(line);
+      if (match !== null) detail[match[1]!] = mb(Number(match[2]) * 1024);
+    }
+  } catch {
+    // Not Linux: V8's and Node's figures only.
+  }
+  return detail;
 }
 
 /** Memory readings of a run: before any node, with node 0 alone, idle once all joined, after the puts. */

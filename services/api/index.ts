@@ -171,8 +171,8 @@ export default defineService<NodeProtocols['api'], ApiConfig>((ctx) => {
           seeds: seeds.map(toPeer),
           ask: async (peer) => {
             const answer = await seeker.askOne(peer.record, { target, want: want ?? 'nodes', origin, timeoutMs: step });
-            // Every record is checked: a peer cannot make us dial an id under someone else's key.
-            const records = seeker.verified(answer.peers.slice(0, wanted));
+            // Every record was checked as it arrived: a peer cannot make us dial an id under someone else's key.
+            const records = answer.peers.slice(0, wanted);
             detached(peerStore.send({ type: 'learn', records }));
             return { peers: records.map(toPeer), value: answer.value };
           },

@@ -32,6 +32,19 @@ export interface SeekPorts {
   log: Logger;
 }
 
+/**
+ * An answer as it is kept once received: checked, and its peers verified into the records this
+ * process already holds for them (`PeerRecord.verify` returns the same object for a record seen
+ * before). The decoded message is then garbage at once. An asker waits for its answer for
+ * hundreds of ms under load, long enough for its state to reach V8's old generation; a decoded
+ * answer stored there (20 peers' byte strings, addresses and objects, ~10 KB) was kept alive by
+ * it through every scavenge until the next full gc, and was most of what the process promoted.
+ */
+export interface ReceivedAnswer extends Omit<SeekAnswer, 'peers'> {
+  /** The peers the answer named that verify, this node left out, in the answer's order. */
+  peers: PeerRecord[];
+}
+
 export interface SeekResult {
   /** Every record found under the target, unchecked beyond the first immutable one (the node checks them). */
   values: unknown[];
@@ -230,7 +243,7 @@ export class Seeker {
       answer.hops = Math.max(answer.hops, forwarded.hops);
       answer.branches += forwarded.branches;
       if (this.passable(forwarded.value, target) && (answer.value === null || newer(forwarded.value, answer.value))) answer.value = forwarded.value;
-      for (const peer of this.verified(forwarded.peers)) if (!onPath.has(peer.idHex)) peers.set(peer.idHex, peer);
+      for (const peer of forwarded.peers) if (!onPath.has(peer.idHex)) peers.set(peer.idHex, peer);
     }
     answer.peers = [...peers.values()]
       .sort((a, b) => compareDistance(target, a.id, b.id))
@@ -243,7 +256,7 @@ export class Seeker {
    * peer answers with the value it holds (FIND_VALUE) and the peers it knows closest (FIND_NODE).
    * Throws if the peer cannot be reached or does not answer in time.
    */
-  async askOne(peer: PeerRecord, options: { target: Uint8Array; want: 'value' | 'nodes'; origin: PeerRecord; timeoutMs: number }): Promise<SeekAnswer> {
+  async askOne(peer: PeerRecord, options: { target: Uint8Array; want: 'value' | 'nodes'; origin: PeerRecord; timeoutMs: number }): Promise<ReceivedAnswer> {
     const answer = await this.#ask(peer, options.timeoutMs, (id) => ({
       target: options.target,
       want: options.want,
@@ -262,16 +275,16 @@ export class Seeker {
   }
 
   /** Forward to a proxied hop and wait for its answer (an error if none came in time). */
-  async #ask(peer: PeerRecord, timeoutMs: number, request: (query: number) => SeekRequest): Promise<SeekAnswer | Error> {
+  async #ask(peer: PeerRecord, timeoutMs: number, request: (query: number) => SeekRequest): Promise<ReceivedAnswer | Error> {
     // Made only when no answer came: an Error captures a stack, which took ~4 % of a get's time
     // when every ask made one up front.
-    let answer: SeekAnswer | Error | undefined;
+    let answer: ReceivedAnswer | Error | undefined;
     const { id, done } = this.#ports.table.open({
       timeoutMs,
       from: new Set([peer.idHex]),
       take: (entry) => {
         if (!entry.ok) answer = new MyDhtError(entry.code ?? 'ERR_SEEK_REFUSED', entry.error ?? 'the peer refused the seek');
-        else answer = checkSeekAnswer(entry.value, this.#ports.k) ?? new MyDhtError('ERR_SEEK_INVALID', 'the peer answered with a malformed answer');
+        else answer = this.#received(entry.value) ?? new MyDhtError('ERR_SEEK_INVALID', 'the peer answered with a malformed answer');
         return true;
       },
     });
@@ -286,6 +299,12 @@ export class Seeker {
   async #forward(peer: PeerRecord, query: number, request: SeekRequest): Promise<void> {
     await this.#ports.connect(peer);
     await this.#ports.send(peer.idHex, { type: 'seek', query, seek: request });
+  }
+
+  /** A forward's answer, checked and reduced to what is kept (ReceivedAnswer); null if malformed. */
+  #received(value: unknown): ReceivedAnswer | null {
+    const answer = checkSeekAnswer(value, this.#ports.k);
+    return answer === null ? null : { ...answer, peers: this.verified(answer.peers) };
   }
 
   /** The records among `fields` that verify, this node's own left out. */

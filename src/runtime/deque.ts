@@ -43,11 +43,11 @@ export class Ring<T> {
     const items = this.#items;
     const head = this.#head;
     const item = items[head];
+    items[head] = undefined;
     if (--this.#size === 0 && items.length > MIN_FRESH) {
       this.#head = 0;
       this.#items = new Array<T | undefined>(items.length);
     } else {
-      items[head] = undefined;
       this.#head = (head + 1) & (items.length - 1);
     }
     return item;
