@@ -36,7 +36,7 @@ async function call(options: ClientOptions, method: string, path: string, body?:
     });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new Unreachable(`cannot reach the node's API at ${options.api} (${cause})`);
+    throw new Unreachable(`cannot reach the node's API at ${options.api}: ${cause} (ERR_API_UNREACHABLE)`);
   }
   const bytes = new Uint8Array(await response.arrayBuffer());
   if (response.status === 401) throw new Unauthorized(`${options.api}: ${failure(bytes)} (pass it with --token or MYDHT_API_TOKEN)`);
@@ -111,7 +111,7 @@ async function putFile(options: ClientOptions, file: string): Promise<number> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    process.stderr.write(`put --file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);
+    process.stderr.write(`put --file ${file}: cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (ERR_FILE_UNREADABLE)\n`);
     return EXIT.usage;
   }
   // Numbered as in the file, blank lines included; a CRLF file's \r is not part of the value.

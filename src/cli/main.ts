@@ -17,7 +17,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('A pluggable peer-to-peer DHT node.')
     .version(await version(), '-V, --version')
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    // Commander's own errors (an unknown option, a bad value) carry the code of every usage error.
+    .configureOutput({ outputError: (text, write) => write(`${text.replace(/^error: /, 'mydht: ').trimEnd()} (ERR_USAGE)\n`) });
 
   let exitCode: number = EXIT.ok;
   program
@@ -158,7 +159,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (err) {
     if (codeOf(err) === 'ERR_CONFIG' || codeOf(err) === 'ERR_USAGE') {
-      process.stderr.write(`mydht: ${(err as Error).message}\n`);
+      process.stderr.write(`mydht: ${(err as Error).message} (${codeOf(err)})\n`);
       return EXIT.usage;
     }
     if (codeOf(err) === 'ERR_START_FAILED') {
@@ -174,7 +175,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 function positiveInt(value: string): number {
-  const parsed = Number(value);
+  // Digits only: Number() would also take "1e3", "0x10" and " 5 ".
+  const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(parsed) || parsed < 1) throw new InvalidArgumentError('expected a positive integer');
   return parsed;
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { immutableRecord, type DhtRecord } from '../dht/records.ts';
 import { createTestnet, type SpawnerPreset, type Testnet } from '../testnet.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -121,7 +122,7 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
       put,
       get: { ok: get.ok, notFound, failed: get.failed - notFound, opsPerSec: get.opsPerSec, p50Ms: get.p50Ms, p99Ms: get.p99Ms },
       hops: { median: hops[Math.floor(hops.length / 2)] ?? 0, max: hops.at(-1) ?? 0 },
-      rssMbPerNode: Math.round((process.memoryUsage().rss / 1024 / 1024 / options.nodes) * 10) / 10,
+      rssMbPerNode: Math.round((processTreeRss() / 1024 / 1024 / options.nodes) * 10) / 10,
       ...(options.transport === 'udp' ? { udp: udpTotals(testnet.transports) } : {}),
     };
     if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -184,5 +185,33 @@ function printSummary(report: TestnetReport): void {
   line(`lookup hops: median ${report.hops.median}, max ${report.hops.max}; ${report.rssMbPerNode} MB of memory per node`);
   if (report.udp !== undefined) {
     line(`udp: ${report.udp.datagrams} datagrams sent, ${report.udp.injectedLoss} lost on purpose, ${report.udp.retransmits} sent again`);
+  }
+}
+
+/**
+ * The RSS of this process and of every process below it (services in child processes), bytes.
+ * Linux only for the children: elsewhere, or if /proc cannot say, this process's alone.
+ */
+export function processTreeRss(): number {
+  let total = process.memoryUsage().rss;
+  const pending = childrenOf('self');
+  for (let pid = pending.pop(); pid !== undefined; pid = pending.pop()) {
+    try {
+      const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      total += Number(kb?.[1] ?? 0) * 1024;
+      pending.push(...childrenOf(pid));
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return total;
+}
+
+/** The pids of a process's children, from each of its threads' /proc list. */
+function childrenOf(pid: string): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter((child) => child !== ''));
+  } catch {
+    return [];
   }
 }

@@ -16,6 +16,8 @@ export interface ControlApiOptions {
   maxValueBytes: number;
   /** How often a listen stream carries a comment line while no value comes (LISTEN_HEARTBEAT_MS). */
   listenHeartbeatMs?: number;
+  /** How long a client has to send a request's headers, from its connection or its last request (HEADERS_TIMEOUT_MS). */
+  headersTimeoutMs?: number;
 }
 
 export interface ControlApi {
@@ -28,6 +30,7 @@ const MAX_NAME_LENGTH = 256;
 /** Status of each error code the API answers with; anything else is a 500. */
 const STATUS: Record<string, number> = {
   ERR_NOT_FOUND: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
   ERR_BAD_REQUEST: 400,
   ERR_UNAUTHORIZED: 401,
   ERR_FORBIDDEN_HOST: 403,
@@ -46,6 +49,15 @@ const LISTEN_HEARTBEAT_MS = 30_000;
 
 /** How long a closing API lets requests in flight finish: a put's own deadline is longer. */
 const CLOSE_GRACE_MS = 10_000;
+
+/**
+ * A connection that has not sent a request's headers this long after it opened (or after its
+ * last answer) is closed, whether it sent part of them (slowloris) or nothing at all. Node checks
+ * its connections' deadlines every CONNECTIONS_CHECK_MS (30 s by default, which let an idle
+ * connection stay three times as long).
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
+const CONNECTIONS_CHECK_MS = 1_000;
 
 /** Is this a loopback host, where the API may listen without a token? */
 export function isLoopback(host: string): boolean {
@@ -93,35 +105,56 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     }
     // The path as sent, without the query: a URL parser would turn /v1/records/.. into /v1/.
     const path = /^[^?#]*/.exec(request.url ?? '/')![0];
-    const record = /^\/v1\/records\/([^/]+)$/.exec(path);
-    if (request.method === 'GET' && path === '/metrics') {
-      const text = await metrics.metrics();
-      response.writeHead(200, { 'content-type': metrics.contentType });
-      response.end(text);
-      return;
+    const route = routes.find(({ pattern }) => pattern.test(path));
+    if (route === undefined) throw new MyDhtError('ERR_NOT_FOUND', `no route ${path}`);
+    const method = request.method ?? '';
+    const serve = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
+    if (serve === undefined) {
+      const allowed = Object.keys(route.methods);
+      response.setHeader('allow', allowed.join(', '));
+      throw new MyDhtError('ERR_METHOD_NOT_ALLOWED', `${method} ${path}: this path takes ${allowed.join(' or ')}`);
     }
-    if (request.method === 'GET' && path === '/v1/status') return json(response, 200, await node.status());
-    if (request.method === 'GET' && path === '/v1/peers') return json(response, 200, { connected: await node.peers(), known: await node.knownPeers() });
-    const listened = /^\/v1\/listen\/([^/]+)$/.exec(path);
-    if (request.method === 'GET' && listened !== null) return listen(request, response, recordName(listened[1]!));
-    if (record !== null) {
-      const name = recordName(record[1]!);
-      const key = keyOf(name);
-      if (request.method === 'GET') {
-        const found = await node.get(key);
-        if (found === null) throw new MyDhtError('ERR_NOT_FOUND', `no record named ${JSON.stringify(name)}`);
-        response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': found.value.length });
-        response.end(found.value);
-        return;
-      }
-      if (request.method === 'PUT') {
-        const value = await body(request, options.maxValueBytes);
-        const { stored, hops } = await node.put(plainRecord(PUBLIC_NAMESPACE, name, value));
-        return json(response, 200, { name, key: Buffer.from(key).toString('hex'), stored, hops });
-      }
-    }
-    throw new MyDhtError('ERR_NOT_FOUND', `no route ${request.method ?? ''} ${path}`);
+    return serve(request, response, route.pattern.exec(path)![1] ?? '');
   };
+
+  /** The API's paths, and a handler for each method a path takes (another is a 405 that says which it takes). */
+  type Serve = (request: IncomingMessage, response: ServerResponse, part: string) => Promise<void>;
+  const routes: { pattern: RegExp; methods: Record<string, Serve> }[] = [
+    {
+      pattern: /^\/metrics$/,
+      methods: {
+        GET: async (_request, response) => {
+          const text = await metrics.metrics();
+          response.writeHead(200, { 'content-type': metrics.contentType });
+          response.end(text);
+        },
+      },
+    },
+    { pattern: /^\/v1\/status$/, methods: { GET: async (_request, response) => json(response, 200, await node.status()) } },
+    {
+      pattern: /^\/v1\/peers$/,
+      methods: { GET: async (_request, response) => json(response, 200, { connected: await node.peers(), known: await node.knownPeers() }) },
+    },
+    { pattern: /^\/v1\/listen\/([^/]+)$/, methods: { GET: (request, response, name) => listen(request, response, recordName(name)) } },
+    {
+      pattern: /^\/v1\/records\/([^/]+)$/,
+      methods: {
+        GET: async (_request, response, encoded) => {
+          const name = recordName(encoded);
+          const found = await node.get(keyOf(name));
+          if (found === null) throw new MyDhtError('ERR_NOT_FOUND', `no record named ${JSON.stringify(name)}`);
+          response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': found.value.length });
+          response.end(found.value);
+        },
+        PUT: async (request, response, encoded) => {
+          const name = recordName(encoded);
+          const value = await body(request, options.maxValueBytes);
+          const { stored, hops } = await node.put(plainRecord(PUBLIC_NAMESPACE, name, value));
+          json(response, 200, { name, key: Buffer.from(keyOf(name)).toString('hex'), stored, hops });
+        },
+      },
+    },
+  ];
 
   /**
    * Server-sent events: `record` with `{ name, value }` (the value as UTF-8 text) for each new
@@ -146,7 +179,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     response.end();
   };
 
-  const server = createServer((request, response) => {
+  const server = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, (request, response) => {
     // While closing, a connection whose last answer went out is closed rather than kept alive.
     response.on('finish', () => {
       if (closing.signal.aborted) setImmediate(() => server.closeIdleConnections());
@@ -158,7 +191,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   });
   // A slow or idle client cannot hold a connection open for long.
   server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  server.headersTimeout = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

@@ -80,9 +80,14 @@ describe('mydht executable', function () {
     const bad = await mydht('demo', '--spawners', 'bogus');
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown spawner "bogus"/);
-    const notNumber = await mydht('demo', '--records', 'many');
-    assert.equal(notNumber.code, 2);
-    assert.match(notNumber.stderr, /positive integer/);
+    for (const count of ['many', '1e3', '0x10', ' 5', '0']) {
+      const notCount = await mydht('demo', '--records', count);
+      assert.equal(notCount.code, 2, count);
+      assert.match(notCount.stderr, /^mydht: .*expected a positive integer \(ERR_USAGE\)$/m, count);
+    }
+    const unknown = await mydht('testnet', '--bogus');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^mydht: unknown option '--bogus' \(ERR_USAGE\)$/m);
     const mode = await mydht('testnet', '--query', 'mixed:x');
     assert.equal(mode.code, 2);
     assert.match(mode.stderr, /query mode "mixed:x": expected iterative, proxy, async, mixed or mixed:N/);

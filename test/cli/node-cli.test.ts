@@ -191,7 +191,7 @@ describe('mydht start, and the commands against a running node', function () {
   it('an unreachable API exits 3', async () => {
     const result = await mydht('status', '--api', 'http://127.0.0.1:9');
     assert.equal(result.code, 3);
-    assert.match(result.stderr, /cannot reach/);
+    assert.match(result.stderr, /^cannot reach the node's API at http:\/\/127\.0\.0\.1:9: .+ \(ERR_API_UNREACHABLE\)$/m);
   });
 });
 
@@ -226,6 +226,7 @@ describe('mydht start: configuration errors and the API token', function () {
     assert.equal(bootstrap.code, 2);
     assert.match(bootstrap.stderr, /bootstrap\.0: not a multiaddr.*got "garbage"/);
     assert.match(bootstrap.stderr, /bootstrap\.1: not a multiaddr \(.*65535\)/);
+    assert.match(bootstrap.stderr, /\(ERR_CONFIG\)$/m, 'the stable code ends the message');
     // Well formed, but no transport of the node takes it: an option to fix, not a peer down.
     const unhandled = await mydht('start', '--data-dir', join(root, 'y'), '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--bootstrap', '/dns4/example.invalid/tcp/4001');
     assert.equal(unhandled.code, 2);
@@ -233,7 +234,7 @@ describe('mydht start: configuration errors and the API token', function () {
     await assert.rejects(readFile(join(root, 'y', 'lock')), { code: 'ENOENT' }, 'no lock left behind');
     const loss = await mydht('testnet', '--nodes', '3', '--records', '1', '--loss', '0.1');
     assert.equal(loss.code, 2);
-    assert.match(loss.stderr, /--loss drops datagrams of the udp transport/);
+    assert.match(loss.stderr, /^mydht: --loss drops datagrams of the udp transport.* \(ERR_USAGE\)$/m);
   });
 
   it('a node that cannot start says why in one line with exit 4; a bad listen address exits 2', async () => {

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import sinon from 'sinon';
 import { createNode } from '../../src/assemble.ts';
 import { startControlApi, type ControlApi } from '../../src/control/http-api.ts';
 import type { MyDhtNode } from '../../src/node/node.ts';
 import { MemoryNetwork } from '../../transports/memory.ts';
 
-/** A GET with the path exactly as given (fetch and curl would remove "." and ".." segments), and any Host. */
-function rawGet(api: string, path: string, host?: string): Promise<{ status: number; body: string }> {
+/** A request with the path exactly as given (fetch and curl would remove "." and ".." segments), and any Host. */
+function rawGet(api: string, path: string, host?: string, method = 'GET'): Promise<{ status: number; body: string; allow?: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(api), { path, method: 'GET', ...(host === undefined ? {} : { headers: { host } }) }, (response) => {
+    const req = request(new URL(api), { path, method, ...(host === undefined ? {} : { headers: { host } }) }, (response) => {
       let body = '';
       response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, allow: response.headers.allow }));
     });
     req.on('error', reject).end();
   });
@@ -51,6 +52,47 @@ describe('control API', function () {
     while ((text.match(/^: alive$/gm) ?? []).length < 2) text += (await reader.read()).value ?? '';
     assert.match(text, /^: listening\n\n(: alive\n\n)+/);
     controller.abort();
+  });
+
+  it('a method a path does not take is a 405 ERR_METHOD_NOT_ALLOWED naming those it takes; an unknown path is a 404', async () => {
+    for (const [method, path, allow] of [
+      ['DELETE', '/v1/records/name', 'GET, PUT'],
+      ['POST', '/v1/records/name', 'GET, PUT'],
+      ['PUT', '/v1/status', 'GET'],
+      ['POST', '/v1/listen/name', 'GET'],
+      ['DELETE', '/metrics', 'GET'],
+    ] as const) {
+      const { status, body, allow: allowed } = await rawGet(api.url, path, undefined, method);
+      assert.equal(status, 405, `${method} ${path}`);
+      assert.equal(allowed, allow, `${method} ${path}`);
+      assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, 'ERR_METHOD_NOT_ALLOWED');
+    }
+    for (const path of ['/v1/nothing', '/v1/records/', '/v1/records/a/b']) {
+      const { status, body } = await rawGet(api.url, path, undefined, 'GET');
+      assert.equal(status, 404, path);
+      assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND');
+    }
+  });
+
+  it('a connection that sends no request, or only part of its headers, is closed after the headers timeout', async () => {
+    const quick = await startControlApi({ node, host: '127.0.0.1', port: 0, maxValueBytes: 1024, headersTimeoutMs: 300 });
+    try {
+      const { port } = new URL(quick.url);
+      for (const sent of ['', 'GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n']) {
+        const socket = connect(Number(port), '127.0.0.1');
+        socket.on('error', () => {});
+        if (sent !== '') socket.write(sent);
+        let answer = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+        const opened = Date.now();
+        await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+        // Closed by the server, at a check after the timeout (with nothing to parse, no answer is owed).
+        assert.ok(Date.now() - opened < 10_000, `closed after ${Date.now() - opened} ms`);
+        if (sent !== '') assert.match(answer, /^HTTP\/1\.1 408/);
+      }
+    } finally {
+      await quick.close();
+    }
   });
 
   it('without a token, only loopback names are served as Host: a DNS-rebound page is refused', async () => {
