@@ -21,10 +21,26 @@ interface Entry {
 }
 
 /**
+ * One remembered record as it is kept in memory: what the bounds and the version check need. The
+ * record itself stays here only while it is not (yet) on disk: without a data dir, until its
+ * write commits, or when that write failed. A node that put 100,000 records of 64 KiB holds
+ * them on disk, not in its heap.
+ */
+interface Held {
+  order: number;
+  key: Uint8Array;
+  size: number;
+  /** A mutable record's sequence number; undefined for the other kinds. */
+  seq: number | undefined;
+  record: DhtRecord | undefined;
+}
+
+/**
  * The records this node put, which it republishes: the newest version of each, in put order,
  * bounded by count and by the bytes of their values (the oldest put is forgotten first). With a
- * data dir they are kept in LMDB too (`<dataDir>/published`), so a node that restarts, crashed
- * or not, goes on republishing what it put: `remember` resolves once the record is committed.
+ * data dir they are kept in LMDB (`<dataDir>/published`), so a node that restarts, crashed or
+ * not, goes on republishing what it put: `remember` resolves once the record is committed, and
+ * from then on memory holds only its key, size and version; `records()` reads it back.
  * The database is made by the first record kept: a node that never puts has none. A write that
  * fails (a full disk) leaves the record kept in memory for this run and is counted in `unsaved`;
  * a failed open is tried again by the next record. Without a data dir they live in memory only.
@@ -32,7 +48,7 @@ interface Entry {
 export class PublishedRecords {
   readonly maxBytes: number;
   /** By key (hex), in put order: a Map iterates in insertion order, and a newer put re-inserts. */
-  readonly #records = new Map<string, Entry>();
+  readonly #records = new Map<string, Held>();
   readonly #path: string | undefined;
   /** Opened at most once, by open() when the database exists, else by the first remember. */
   #db: Promise<RootDatabase<Uint8Array, Uint8Array>> | undefined;
@@ -75,12 +91,13 @@ export class PublishedRecords {
       }
     }
     entries.sort((a, b) => a.order - b.order);
-    for (const entry of entries) {
+    const held = entries.map((entry) => heldOf(entry, false));
+    for (const entry of held) {
       published.#nextOrder = entry.order + 1;
-      published.#admit(toHex(entry.record.key), entry);
+      published.#admit(toHex(entry.key), entry);
     }
     // What the bounds no longer admit goes from the disk too.
-    const dropped = entries.filter((entry) => published.#records.get(toHex(entry.record.key)) !== entry).map((entry) => entry.record.key);
+    const dropped = held.filter((entry) => published.#records.get(toHex(entry.key)) !== entry).map((entry) => entry.key);
     await Promise.all([...unreadable, ...dropped].map((key) => db.remove(key)));
     return published;
   }
@@ -90,9 +107,27 @@ export class PublishedRecords {
     return { records: this.#records.size, bytes: this.#bytes, unsaved: this.unsaved };
   }
 
-  /** The remembered records, oldest put first. */
-  records(): DhtRecord[] {
-    return [...this.#records.values()].map((entry) => entry.record);
+  /**
+   * The remembered records, oldest put first, read from disk one at a time as they are taken. A
+   * record forgotten meanwhile is left out; one that can no longer be read from disk is counted
+   * in `corrupt` and left out.
+   */
+  async *records(): AsyncGenerator<DhtRecord> {
+    for (const [hex, entry] of [...this.#records]) {
+      if (this.#records.get(hex) !== entry) continue;
+      if (entry.record !== undefined) {
+        yield entry.record;
+        continue;
+      }
+      const db = await this.#database();
+      // A view of lmdb's read buffer, valid until its next read: decoded at once, into copies.
+      const bytes = db?.getBinaryFast(entry.key);
+      // Forgotten, or replaced by a newer put, while this waited.
+      if (this.#records.get(hex) !== entry || bytes === undefined) continue;
+      const stored = this.#decode(bytes);
+      if (stored === undefined || toHex(stored.record.key) !== hex) this.corrupt++;
+      else yield entry.record ?? stored.record;
+    }
   }
 
   /**
@@ -103,9 +138,9 @@ export class PublishedRecords {
     // A put that ends while its node stops would otherwise report a record kept that is not.
     if (this.#closed) throw new PublishedError('ERR_SERVICE_STOPPED', 'the node stopped before it could keep the record for republishing');
     const key = toHex(record.key);
-    const held = this.#records.get(key)?.record;
-    if (held?.kind === 'mutable' && record.kind === 'mutable' && held.seq > record.seq) return;
-    const entry = { order: this.#nextOrder++, record };
+    const held = this.#records.get(key);
+    if (held?.seq !== undefined && record.kind === 'mutable' && held.seq > record.seq) return;
+    const entry = heldOf({ order: this.#nextOrder++, record }, true);
     const evicted = this.#admit(key, entry);
     // Decided now: a concurrent remember of the same key may replace the entry while this waits
     // for the database, and writes reach it in the order they are made.
@@ -117,9 +152,11 @@ export class PublishedRecords {
       const db = await this.#database();
       if (db === undefined) return;
       const writes = evicted.map((gone) => db.remove(gone));
-      if (kept) writes.push(db.put(record.key, this.#codec.encode(entry)));
+      if (kept) writes.push(db.put(record.key, this.#codec.encode({ order: entry.order, record })));
       else writes.push(db.remove(record.key)); // replaced by a version too large to keep
       await Promise.all(writes);
+      // On disk now: records() reads it from there.
+      entry.record = undefined;
     } catch {
       // The network holds the record; this node republishes it for as long as it runs.
       this.unsaved++;
@@ -144,8 +181,8 @@ export class PublishedRecords {
   }
 
   /** Put `entry` in, replacing its key's older version; returns the keys forgotten to make room. */
-  #admit(key: string, entry: Entry): Uint8Array[] {
-    const size = entry.record.value.length;
+  #admit(key: string, entry: Held): Uint8Array[] {
+    const size = entry.size;
     const held = this.#records.get(key);
     if (held !== undefined) this.#forget(key, held);
     const evicted: Uint8Array[] = [];
@@ -153,16 +190,16 @@ export class PublishedRecords {
     for (const [oldest, first] of this.#records) {
       if (this.#records.size < MAX_PUBLISHED && this.#bytes + size <= this.maxBytes) break;
       this.#forget(oldest, first);
-      evicted.push(first.record.key);
+      evicted.push(first.key);
     }
     this.#records.set(key, entry);
     this.#bytes += size;
     return evicted;
   }
 
-  #forget(key: string, entry: Entry): void {
+  #forget(key: string, entry: Held): void {
     this.#records.delete(key);
-    this.#bytes -= entry.record.value.length;
+    this.#bytes -= entry.size;
   }
 
   #decode(bytes: Uint8Array): Entry | undefined {
@@ -174,4 +211,9 @@ export class PublishedRecords {
       return undefined;
     }
   }
+}
+
+/** What memory keeps of a remembered record; the record itself only if `keep` (not on disk yet). */
+function heldOf({ order, record }: Entry, keep: boolean): Held {
+  return { order, key: record.key, size: record.value.length, seq: record.kind === 'mutable' ? record.seq : undefined, record: keep ? record : undefined };
 }

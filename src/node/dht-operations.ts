@@ -184,7 +184,7 @@ export class DhtOperations {
   /** Put again every record this node put, on whichever nodes are closest now; returns how many are stored somewhere. */
   async republish(): Promise<number> {
     let stored = 0;
-    for (const record of this.#parts.published().records()) {
+    for await (const record of this.#parts.published().records()) {
       try {
         await this.put(record, { republishing: true });
         stored++;
