@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { recordNameProblem } from '../control/http-api.ts';
+import { jsonValue, recordNameProblem } from '../control/http-api.ts';
 import { ProgressBar } from './progress-bar.ts';
 import type { NodeStatus } from '../node/node.ts';
 import type { ConnectedPeer, KnownPeer } from '../node/protocols.ts';
@@ -21,6 +21,11 @@ class Unreachable extends Error {}
 /** The node wants its bearer token: a usage error, exit code 2. */
 class Unauthorized extends Error {}
 
+function unreachable(options: ClientOptions, err: unknown): Unreachable {
+  const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+  return new Unreachable(`cannot reach the node's API at ${options.api}: ${cause} (ERR_API_UNREACHABLE)`);
+}
+
 /** One request to the node's control API; an API error comes back as its status and body. */
 async function call(options: ClientOptions, method: string, path: string, body?: Uint8Array): Promise<{ status: number; bytes: Uint8Array }> {
   let response: Response;
@@ -35,8 +40,7 @@ async function call(options: ClientOptions, method: string, path: string, body?:
       signal: AbortSignal.timeout(60_000),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new Unreachable(`cannot reach the node's API at ${options.api}: ${cause} (ERR_API_UNREACHABLE)`);
+    throw unreachable(options, err);
   }
   const bytes = new Uint8Array(await response.arrayBuffer());
   if (response.status === 401) throw new Unauthorized(`${options.api}: ${failure(bytes)} (pass it with --token or MYDHT_API_TOKEN)`);
@@ -151,7 +155,7 @@ async function get(options: ClientOptions, name: string): Promise<number> {
     process.stderr.write(`get ${name}: ${failure(bytes)}\n`);
     return status === 400 ? EXIT.usage : EXIT.notFound;
   }
-  if (options.json) process.stdout.write(`${JSON.stringify({ name, found: true, value: Buffer.from(bytes).toString('utf8') })}\n`);
+  if (options.json) process.stdout.write(`${JSON.stringify({ name, found: true, ...jsonValue(bytes) })}\n`);
   else {
     process.stdout.write(bytes);
     // The value's exact bytes when piped; on a terminal, the prompt on a line of its own.
@@ -168,7 +172,7 @@ async function listen(options: ClientOptions, name: string): Promise<number> {
       headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
     });
   } catch (err) {
-    throw new Unreachable(`cannot reach the node's API at ${options.api} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message})`);
+    throw unreachable(options, err);
   }
   if (response.status === 401) throw new Unauthorized(`${options.api}: ${failure(new Uint8Array(await response.arrayBuffer()))} (pass it with --token or MYDHT_API_TOKEN)`);
   if (response.status !== 200 || response.body === null) {
@@ -190,7 +194,10 @@ async function listen(options: ClientOptions, name: string): Promise<number> {
         const data = /^data: (.*)$/m.exec(block)?.[1];
         if (event === undefined || data === undefined) continue;
         if (options.json) process.stdout.write(`${JSON.stringify({ event, ...(JSON.parse(data) as object) })}\n`);
-        else if (event === 'record') process.stdout.write(`${(JSON.parse(data) as { value: string }).value}\n`);
+        else if (event === 'record') {
+          const record = JSON.parse(data) as { value?: string; valueBase64?: string };
+          process.stdout.write(`${record.value ?? `base64:${record.valueBase64 ?? ''}`}\n`);
+        }
         else process.stderr.write(`(${(JSON.parse(data) as { lost: number }).lost} values lost: this listener fell behind)\n`);
       }
     }

@@ -143,9 +143,11 @@ function spawnersOf(config: NodeFileConfig): Partial<Record<NodeServiceName, Spa
   return typeof config.spawners === 'string' ? { ...SPAWNER_PRESETS[config.spawners] } : { ...config.spawners };
 }
 
+/** `host:port` or `[ipv6]:port` (as the config checked it): the host without its brackets, and the port. */
 function splitHostPort(api: string): [string, string] {
   const at = api.lastIndexOf(':');
-  return [api.slice(0, at), api.slice(at + 1)];
+  const host = api.slice(0, at);
+  return [host.startsWith('[') ? host.slice(1, -1) : host, api.slice(at + 1)];
 }
 
 /** The API's bearer token, created (random, mode 0600) in the data dir on first need. */

@@ -50,7 +50,7 @@ export const NODE_CONFIG_SCHEMA = z.strictObject({
     .describe('the transports the node runs; each listen and bootstrap address goes to the first that handles it'),
   api: z
     .string()
-    .regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port')
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d{1,5}$/, 'expected host:port, or [ipv6]:port')
     .refine((api) => Number(api.slice(api.lastIndexOf(':') + 1)) <= 65_535, 'expected a port from 0 to 65535')
     .default('127.0.0.1:5001')
     .describe('where the HTTP control API listens; any host but loopback requires the bearer token'),

@@ -157,7 +157,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   ];
 
   /**
-   * Server-sent events: `record` with `{ name, value }` (the value as UTF-8 text) for each new
+   * Server-sent events: `record` with `{ name, value }` (or `valueBase64`, see jsonValue) for each new
    * value, `lagged` with `{ lost }` when this client fell behind. Ends when the client goes.
    */
   const listen = async (request: IncomingMessage, response: ServerResponse, name: string): Promise<void> => {
@@ -171,7 +171,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     try {
       for await (const item of subscription) {
         if (item.type === 'lagged') response.write(`event: lagged\ndata: ${JSON.stringify({ lost: item.lost })}\n\n`);
-        else response.write(`event: record\ndata: ${JSON.stringify({ name, value: Buffer.from(item.record.value).toString('utf8') })}\n\n`);
+        else response.write(`event: record\ndata: ${JSON.stringify({ name, ...jsonValue(item.record.value) })}\n\n`);
       }
     } finally {
       clearInterval(heartbeat);
@@ -240,6 +240,20 @@ export function recordNameProblem(name: string): string | undefined {
   if (name.length === 0 || name.length > MAX_NAME_LENGTH) return `a record name is 1 to ${MAX_NAME_LENGTH} characters`;
   if (name === '.' || name === '..') return 'a record name cannot be "." or ".." (a URL path cannot carry them)';
   return undefined;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A value as JSON carries it: `{ value }`, its text, when the bytes are UTF-8; else
+ * `{ valueBase64 }`, so that no byte is lost to a replacement character.
+ */
+export function jsonValue(bytes: Uint8Array): { value: string } | { valueBase64: string } {
+  try {
+    return { value: strictUtf8.decode(bytes) };
+  } catch {
+    return { valueBase64: Buffer.from(bytes).toString('base64') };
+  }
 }
 
 /** The key of a name in the public namespace. */

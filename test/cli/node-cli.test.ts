@@ -77,6 +77,13 @@ describe('mydht start, and the commands against a running node', function () {
     const got = await mydht('get', 'greeting', '--api', c.ready.api);
     assert.equal(got.code, 0, got.stderr);
     assert.equal(got.stdout, 'hello, dht');
+    const asJson = await mydht('get', 'greeting', '--api', c.ready.api, '--json');
+    assert.deepEqual(JSON.parse(asJson.stdout), { name: 'greeting', found: true, value: 'hello, dht' });
+    // Bytes that are not UTF-8 (put through the API) come back whole, in base64.
+    const binary = Uint8Array.from([0xff, 0x00, 0x80, 0x0a]);
+    assert.equal((await fetch(`${a.ready.api}/v1/records/binary`, { method: 'PUT', body: binary })).status, 200);
+    const gotBinary = await mydht('get', 'binary', '--api', c.ready.api, '--json');
+    assert.deepEqual(JSON.parse(gotBinary.stdout), { name: 'binary', found: true, valueBase64: Buffer.from(binary).toString('base64') });
     const missing = await mydht('get', 'nobody-put-this', '--api', c.ready.api);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /not found/);
@@ -90,14 +97,16 @@ describe('mydht start, and the commands against a running node', function () {
       await once(createInterface({ input: listener.stderr! }), 'line');
       const lines = createInterface({ input: listener.stdout! });
       const received: string[] = [];
-      const two = new Promise<void>((resolve) => lines.on('line', (line) => received.push(line) === 2 && resolve()));
+      const three = new Promise<void>((resolve) => lines.on('line', (line) => received.push(line) === 3 && resolve()));
       assert.equal((await mydht('put', 'news', 'first', '--api', a.ready.api)).code, 0);
       assert.equal((await mydht('put', 'news', 'second', '--api', a.ready.api)).code, 0);
-      await two;
+      assert.equal((await fetch(`${a.ready.api}/v1/records/news`, { method: 'PUT', body: Uint8Array.from([0xc3, 0x28]) })).status, 200);
+      await three;
       const events = received.map((line) => JSON.parse(line) as { event: string; name: string; value: string });
       assert.equal(events[0]!.event, 'record');
       assert.deepEqual(events[0], { event: 'record', name: 'news', value: 'first' });
       assert.deepEqual(events[1], { event: 'record', name: 'news', value: 'second' });
+      assert.deepEqual(events[2], { event: 'record', name: 'news', valueBase64: 'wyg=' }, 'not UTF-8: whole, in base64');
     } finally {
       listener.kill('SIGINT');
     }
@@ -221,7 +230,12 @@ describe('mydht start: configuration errors and the API token', function () {
     assert.equal((await mydht('start', '--config', notJson)).code, 2);
     const flag = await mydht('start', '--data-dir', join(root, 'y'), '--api', 'no-port');
     assert.equal(flag.code, 2);
-    assert.match(flag.stderr, /api: expected host:port, got "no-port"/);
+    assert.match(flag.stderr, /api: expected host:port, or \[ipv6\]:port, got "no-port"/);
+    for (const api of ['::1:5001', '[::1:5001', '[no]:5001']) {
+      const v6 = await mydht('start', '--data-dir', join(root, 'y'), '--api', api);
+      assert.equal(v6.code, 2, api);
+      assert.match(v6.stderr, /api: expected host:port, or \[ipv6\]:port/, api);
+    }
     const bootstrap = await mydht('start', '--data-dir', join(root, 'y'), '--api', '127.0.0.1:0', '--bootstrap', 'garbage', '/ip4/127.0.0.1/tcp/99999');
     assert.equal(bootstrap.code, 2);
     assert.match(bootstrap.stderr, /bootstrap\.0: not a multiaddr.*got "garbage"/);
@@ -309,6 +323,18 @@ describe('mydht start: configuration errors and the API token', function () {
     assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
     assert.deepEqual(await readFile(file), damaged, 'left as it was');
     await assert.rejects(readFile(join(dataDir, 'lock')), { code: 'ENOENT' }, 'the lock goes with the failed start');
+  });
+
+  it('an API on IPv6 loopback, given in brackets, serves without a token', async () => {
+    const node = await start(join(root, 'v6'), '--api', '[::1]:0');
+    try {
+      assert.match(node.ready.api, /^http:\/\/\[::1\]:\d+$/);
+      const status = await mydht('status', '--api', node.ready.api, '--json');
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal((JSON.parse(status.stdout) as { id: string }).id, node.ready.id);
+    } finally {
+      await stop(node);
+    }
   });
 
   it('an API bound beyond loopback answers 401 without its bearer token, and serves with it', async () => {
