@@ -26,6 +26,8 @@ export interface TestnetReport {
   nodes: number;
   records: number;
   transport: string;
+  /** Where each node keeps its records: `lmdb` (the embedded default, a temporary dir each) or `memory`. */
+  store: string;
   spawners: string;
   query: string;
   bootstrapMs: number;
@@ -116,6 +118,7 @@ export async function runTestnet(options: TestnetCommandOptions): Promise<number
       nodes: options.nodes,
       records: options.records,
       transport: options.transport,
+      store: options.store,
       spawners: options.spawners,
       query: options.query,
       bootstrapMs: Math.round(testnet.bootstrapMs),
@@ -176,7 +179,7 @@ async function phase<T>(items: readonly T[], concurrency: number, work: (item: T
 
 function printSummary(report: TestnetReport): void {
   const line = (text: string): boolean => process.stdout.write(`${text}\n`);
-  line(`${report.nodes} nodes over ${report.transport} (${report.spawners}, ${report.query} queries), bootstrapped in ${report.bootstrapMs} ms`);
+  line(`${report.nodes} nodes over ${report.transport} on ${report.store === 'lmdb' ? 'LMDB' : 'in-memory'} stores (${report.spawners}, ${report.query} queries), bootstrapped in ${report.bootstrapMs} ms`);
   line(`put ${report.put.ok}/${report.records} ok, ${report.put.opsPerSec} ops/s, p50 ${report.put.p50Ms} ms, p99 ${report.put.p99Ms} ms`);
   line(
     `get ${report.get.ok}/${report.records} ok (${report.get.notFound} not found, ${report.get.failed} failed), ` +

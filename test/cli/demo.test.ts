@@ -48,6 +48,7 @@ describe('mydht executable', function () {
       const report = JSON.parse(stdout) as TestnetReport;
       assert.equal(report.nodes, 5);
       assert.equal(report.transport, 'memory');
+      assert.equal(report.store, 'lmdb', 'the embedded store by default');
       assert.equal(report.query, query);
       assert.deepEqual([report.put.ok, report.put.failed], [30, 0]);
       assert.deepEqual([report.get.ok, report.get.notFound, report.get.failed], [30, 0, 0]);
