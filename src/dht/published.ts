@@ -109,8 +109,9 @@ export class PublishedRecords {
 
   /**
    * The remembered records, oldest put first, read from disk one at a time as they are taken. A
-   * record forgotten meanwhile is left out; one that can no longer be read from disk is counted
-   * in `corrupt` and left out.
+   * record forgotten meanwhile is left out; one that can no longer be read from disk (gone, or
+   * damaged) is counted in `corrupt` and forgotten, on disk too, as a start would (the network
+   * still holds it).
    */
   async *records(): AsyncGenerator<DhtRecord> {
     for (const [hex, entry] of [...this.#records]) {
@@ -120,13 +121,18 @@ export class PublishedRecords {
         continue;
       }
       const db = await this.#database();
+      // Forgotten, or replaced by a newer put, while this waited; or closed.
+      if (this.#records.get(hex) !== entry || db === undefined) continue;
       // A view of lmdb's read buffer, valid until its next read: decoded at once, into copies.
-      const bytes = db?.getBinaryFast(entry.key);
-      // Forgotten, or replaced by a newer put, while this waited.
-      if (this.#records.get(hex) !== entry || bytes === undefined) continue;
-      const stored = this.#decode(bytes);
-      if (stored === undefined || toHex(stored.record.key) !== hex) this.corrupt++;
-      else yield entry.record ?? stored.record;
+      const bytes = db.getBinaryFast(entry.key);
+      const stored = bytes === undefined ? undefined : this.#decode(bytes);
+      if (stored !== undefined && toHex(stored.record.key) === hex) {
+        yield entry.record ?? stored.record;
+        continue;
+      }
+      this.corrupt++;
+      this.#forget(hex, entry);
+      await db.remove(entry.key).catch(() => {});
     }
   }
 
