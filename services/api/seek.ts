@@ -124,7 +124,7 @@ export class Seeker {
           hops = Math.max(hops, answer.hops);
           outstanding = Math.min(MAX_OUTSTANDING, outstanding + answer.branches);
           let learned = 0;
-          for (const peer of this.verified(answer.peers)) {
+          for (const peer of this.#verified(answer.peers)) {
             if (!named.has(peer.idHex)) learned++;
             named.set(peer.idHex, peer);
           }
@@ -304,11 +304,11 @@ export class Seeker {
   /** A forward's answer, checked and reduced to what is kept (ReceivedAnswer); null if malformed. */
   #received(value: unknown): ReceivedAnswer | null {
     const answer = checkSeekAnswer(value, this.#ports.k);
-    return answer === null ? null : { ...answer, peers: this.verified(answer.peers) };
+    return answer === null ? null : { ...answer, peers: this.#verified(answer.peers) };
   }
 
   /** The records among `fields` that verify, this node's own left out. */
-  verified(fields: readonly unknown[]): PeerRecord[] {
+  #verified(fields: readonly unknown[]): PeerRecord[] {
     return fields.flatMap((field) => {
       try {
         const record = PeerRecord.verify(field);

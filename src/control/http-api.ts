@@ -105,7 +105,15 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     }
     // The path as sent, without the query: a URL parser would turn /v1/records/.. into /v1/.
     const path = /^[^?#]*/.exec(request.url ?? '/')![0];
-    const route = routes.find(({ pattern }) => pattern.test(path));
+    let route: (typeof routes)[number] | undefined;
+    let part = '';
+    for (const candidate of routes) {
+      const match = candidate.pattern.exec(path);
+      if (match === null) continue;
+      route = candidate;
+      part = match[1] ?? '';
+      break;
+    }
     if (route === undefined) throw new MyDhtError('ERR_NOT_FOUND', `no route ${path}`);
     const method = request.method ?? '';
     const serve = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
@@ -114,7 +122,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       response.setHeader('allow', allowed.join(', '));
       throw new MyDhtError('ERR_METHOD_NOT_ALLOWED', `${method} ${path}: this path takes ${allowed.join(' or ')}`);
     }
-    return serve(request, response, route.pattern.exec(path)![1] ?? '');
+    return serve(request, response, part);
   };
 
   /** The API's paths, and a handler for each method a path takes (another is a 405 that says which it takes). */
