@@ -8,6 +8,10 @@
  * Figures: get and put throughput, get median latency, memory per node (RSS and heap: after the
  * puts, idle before them, and marginal: what each node past the first adds, see DhtRunFigures),
  * and the share of gets that found their record. Every op has a 30 s deadline on both sides.
+ *
+ * Memory after the puts depends on how many were put (the records held, and how far V8 grew its
+ * young generation for the work), so at c=32 mydht also runs once with kad-dht's count: the
+ * `-same-records` figures compare the two sides after the same puts.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +51,7 @@ const dht: Suite = {
       const kadRecords = concurrency === 1 ? Math.ceil(RECORDS.kad / 2) : RECORDS.kad;
       const kad = await runSide('./kad-dht.ts', [...common, '--records', String(kadRecords)]);
       const mine = await runSide('./mydht-dht.ts', [...common, '--records', String(RECORDS.mydht)]);
+      const mineAtKadCount = concurrency === 32 ? await runSide('./mydht-dht.ts', [...common, '--records', String(kadRecords)]) : undefined;
       const baseline = `kad-dht, ${NODES} nodes, c=${concurrency}`;
       const at = `c${concurrency}`;
       const big = concurrency === 32;
@@ -58,6 +63,11 @@ const dht: Suite = {
       yield { name: `put.p50-${at}`, value: mine.put.p50Ms, unit: 'ms', baseline, baselineValue: kad.put.p50Ms, better: 'lower' } satisfies Figure;
       yield { name: `rss-per-node-${at}`, value: mine.rssMbPerNode, unit: 'MB', baseline, baselineValue: kad.rssMbPerNode, better: 'lower', ...(big ? { target: 0.1 } : {}) } satisfies Figure;
       yield { name: `heap-per-node-${at}`, value: mine.heapMbPerNode, unit: 'MB', baseline, baselineValue: kad.heapMbPerNode, better: 'lower' } satisfies Figure;
+      if (mineAtKadCount !== undefined) {
+        const same = `${baseline}, both after ${kadRecords} puts`;
+        yield { name: `rss-per-node-same-records-${at}`, value: mineAtKadCount.rssMbPerNode, unit: 'MB', baseline: same, baselineValue: kad.rssMbPerNode, better: 'lower', target: 0.1 } satisfies Figure;
+        yield { name: `heap-per-node-same-records-${at}`, value: mineAtKadCount.heapMbPerNode, unit: 'MB', baseline: same, baselineValue: kad.heapMbPerNode, better: 'lower', target: 0.1 } satisfies Figure;
+      }
       yield { name: `idle-rss-per-node-${at}`, value: mine.idleRssMbPerNode, unit: 'MB', baseline, baselineValue: kad.idleRssMbPerNode, better: 'lower' } satisfies Figure;
       yield { name: `idle-heap-per-node-${at}`, value: mine.idleHeapMbPerNode, unit: 'MB', baseline, baselineValue: kad.idleHeapMbPerNode, better: 'lower' } satisfies Figure;
       yield { name: `marginal-rss-per-node-${at}`, value: mine.marginalRssMbPerNode, unit: 'MB', baseline, baselineValue: kad.marginalRssMbPerNode, better: 'lower', ...(big ? { target: 0.1 } : {}) } satisfies Figure;
