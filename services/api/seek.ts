@@ -34,7 +34,7 @@ export interface SeekPorts {
 
 /**
  * An answer as it is kept once received: checked, and its peers verified into the records this
- * process already holds for them (`PeerRecord.verify` returns the same object for a record seen
+ * process already holds for them (`PeerRecord.fromWire` returns the same object for a record seen
  * before). The decoded message is then garbage at once. An asker waits for its answer for
  * hundreds of ms under load, long enough for its state to reach V8's old generation; a decoded
  * answer stored there (20 peers' byte strings, addresses and objects, ~10 KB) was kept alive by
@@ -148,7 +148,7 @@ export class Seeker {
       proxyHops: options.proxyHops,
       fanout: options.fanout,
       history: [this.#ports.self],
-      origin: options.origin.toFields(),
+      origin: options.origin.wire,
       originQuery: id,
       timeoutMs: options.timeoutMs,
     };
@@ -174,7 +174,7 @@ export class Seeker {
     try {
       if (this.#active >= MAX_ACTIVE_HOPS) throw new MyDhtError('ERR_BUSY', `${MAX_ACTIVE_HOPS} seeks already in progress here`);
       request = checkSeekRequest(input);
-      origin = PeerRecord.verify(request.origin);
+      origin = PeerRecord.fromWire(request.origin);
     } catch (err) {
       this.stats.refused++;
       this.#ports.log.debug({ peer: from, err }, 'refused a seek');
@@ -225,7 +225,7 @@ export class Seeker {
     }
     const onPath = new Set([...request.history.map((id) => Buffer.from(id).toString('hex')), from, this.#ports.selfHex]);
     const contacts = (await this.#ports.closest(target, k + onPath.size)).filter((peer) => !onPath.has(peer.idHex));
-    answer.peers = contacts.slice(0, k).map((peer) => peer.toFields());
+    answer.peers = contacts.slice(0, k).map((peer) => peer.wire);
     if (answer.value !== null || request.depth >= request.hopLimit) return;
     // Greedy toward the target: only peers closer than this hop, so a seek never goes back out.
     const next = contacts.filter((peer) => compareDistance(target, peer.id, self) < 0).slice(0, request.fanout);
@@ -248,7 +248,7 @@ export class Seeker {
     answer.peers = [...peers.values()]
       .sort((a, b) => compareDistance(target, a.id, b.id))
       .slice(0, k)
-      .map((peer) => peer.toFields());
+      .map((peer) => peer.wire);
   }
 
   /**
@@ -265,7 +265,7 @@ export class Seeker {
       proxyHops: 1,
       fanout: 1,
       history: [this.#ports.self],
-      origin: options.origin.toFields(),
+      origin: options.origin.wire,
       // Its own query id: each step is a query of its own, never a duplicate of another.
       originQuery: id,
       timeoutMs: options.timeoutMs,
@@ -307,11 +307,11 @@ export class Seeker {
     return answer === null ? null : { ...answer, peers: this.#verified(answer.peers) };
   }
 
-  /** The records among `fields` that verify, this node's own left out. */
-  #verified(fields: readonly unknown[]): PeerRecord[] {
-    return fields.flatMap((field) => {
+  /** The records among `wires` (wire forms, unchecked) that verify, this node's own left out. */
+  #verified(wires: readonly unknown[]): PeerRecord[] {
+    return wires.flatMap((wire) => {
       try {
-        const record = PeerRecord.verify(field);
+        const record = PeerRecord.fromWire(wire);
         return record.idHex === this.#ports.selfHex ? [] : [record];
       } catch {
         return [];

@@ -1,5 +1,4 @@
 import { MyDhtError } from '../runtime/errors.ts';
-import type { PeerRecordFields } from '../node/peer-record.ts';
 import { ID_BYTES } from './xor.ts';
 
 /**
@@ -64,7 +63,7 @@ export interface SeekRequest {
   /** Ids of the origin and every hop on the way here: never forwarded to (the loop filter). */
   history: Uint8Array[];
   /** Where hops past the proxied ones answer, and the origin's query id they answer to. */
-  origin: PeerRecordFields;
+  origin: Uint8Array;
   originQuery: number;
   /** What is left of the origin's deadline for this hop, ms. */
   timeoutMs: number;
@@ -75,7 +74,7 @@ export interface SeekAnswer {
   /** The record found under the target, if `want` is `value` (checked by whoever takes it). */
   value: unknown;
   /** The peers closest to the target that this hop (and its proxied forwards) know, closest first. */
-  peers: PeerRecordFields[];
+  peers: Uint8Array[];
   /** The deepest hop that answered into this one. */
   hops: number;
   /** Forwards made below this hop whose answers go straight to the origin: the origin waits for them too. */
@@ -115,7 +114,7 @@ export function checkSeekRequest(input: unknown): SeekRequest {
   if (!Array.isArray(r.history) || r.history.length !== r.depth || !r.history.every((id) => id instanceof Uint8Array && id.length === ID_BYTES)) {
     bad('history must hold one 32-byte id per hop before this one');
   }
-  if (typeof r.origin !== 'object' || r.origin === null) bad('origin must be a peer record');
+  if (!(r.origin instanceof Uint8Array)) bad("origin must be a peer record's wire form");
   return r as SeekRequest;
 }
 

@@ -3,7 +3,7 @@ import { Codec } from '../runtime/codec.ts';
 import { MyDhtError } from '../runtime/errors.ts';
 import { ChallengeCache, type ChallengeCacheOptions } from './challenge-cache.ts';
 import { NodeIdentity, verifySignature } from './identity.ts';
-import { equalBytes, PeerRecord, PeerRecordError, type PeerRecordFields } from './peer-record.ts';
+import { equalBytes, PeerRecord, PeerRecordError } from './peer-record.ts';
 import { SESSION_KEY_BYTES } from './session-cipher.ts';
 import type { SecureChannel } from '../net/transport.ts';
 
@@ -35,7 +35,8 @@ const MAX_ADDRESS_LENGTH = 256;
 
 export interface PingMessage {
   type: 'ping';
-  record: PeerRecordFields;
+  /** A's record, in its wire form (PeerRecord.wire). */
+  record: Uint8Array;
   nonce: Uint8Array;
   ephemeral: Uint8Array;
   /** The address A dialed B at. */
@@ -44,7 +45,8 @@ export interface PingMessage {
 
 export interface PongMessage {
   type: 'pong';
-  record: PeerRecordFields;
+  /** B's record, in its wire form (PeerRecord.wire). */
+  record: Uint8Array;
   nonce: Uint8Array;
   ephemeral: Uint8Array;
   /** The address B sees A at. */
@@ -159,7 +161,7 @@ export class Handshaker {
     if (!this.#initiated.put(nonce, { nonce, ephemeral: privateKey, ephemeralPublic, dialed, expectedPeer, binding, channel })) {
       throw new AuthError('ERR_HANDSHAKE_BUSY', 'too many handshakes in progress');
     }
-    return { type: 'ping', record: this.#options.record().toFields(), nonce, ephemeral: ephemeralPublic, dialed };
+    return { type: 'ping', record: this.#options.record().wire, nonce, ephemeral: ephemeralPublic, dialed };
   }
 
   /** B answers a PING that arrived on a connection from `observed` (over `channel`, if the transport has one). */
@@ -176,7 +178,7 @@ export class Handshaker {
       throw new AuthError('ERR_HANDSHAKE_BUSY', 'too many handshakes in progress');
     }
     const signature = own.sign(labelled(RESPONDER_LABEL, transcript));
-    return { type: 'pong', record: this.#options.record().toFields(), nonce, ephemeral, observed, echo: ping.nonce, signature };
+    return { type: 'pong', record: this.#options.record().wire, nonce, ephemeral, observed, echo: ping.nonce, signature };
   }
 
   /** A checks B's PONG and answers with its own; the session is then open on A's side. */
@@ -227,10 +229,10 @@ export class Handshaker {
     this.#responded.drop(nonce);
   }
 
-  #verifyPeer(fields: unknown, expected: string | undefined, channel: SecureChannel | undefined): PeerRecord {
+  #verifyPeer(wire: unknown, expected: string | undefined, channel: SecureChannel | undefined): PeerRecord {
     let peer: PeerRecord;
     try {
-      peer = PeerRecord.verify(fields);
+      peer = PeerRecord.fromWire(wire);
     } catch (err) {
       throw new AuthError('ERR_AUTH_PEER_RECORD', `bad peer record: ${(err as PeerRecordError).message}`);
     }

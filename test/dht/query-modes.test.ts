@@ -45,10 +45,11 @@ describe(`query modes (seed ${SEED})`, function () {
       const garbage: unknown[] = [
         null,
         { target: new Uint8Array(3) },
-        { target: record.key, want: 'value', depth: 1, hopLimit: 1_000, proxyHops: 0, fanout: 3, history: [a.identity.id], origin: a.record.toFields(), originQuery: 1, timeoutMs: 1_000 },
-        { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 99, history: [a.identity.id], origin: a.record.toFields(), originQuery: 1, timeoutMs: 1_000 },
-        { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 3, history: [], origin: a.record.toFields(), originQuery: 1, timeoutMs: 1_000 },
+        { target: record.key, want: 'value', depth: 1, hopLimit: 1_000, proxyHops: 0, fanout: 3, history: [a.identity.id], origin: a.record.wire, originQuery: 1, timeoutMs: 1_000 },
+        { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 99, history: [a.identity.id], origin: a.record.wire, originQuery: 1, timeoutMs: 1_000 },
+        { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 3, history: [], origin: a.record.wire, originQuery: 1, timeoutMs: 1_000 },
         { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 3, history: [a.identity.id], origin: { forged: true }, originQuery: 1, timeoutMs: 1_000 },
+        { target: record.key, want: 'value', depth: 1, hopLimit: 4, proxyHops: 0, fanout: 3, history: [a.identity.id], origin: Uint8Array.of(0x85, 1, 2), originQuery: 1, timeoutMs: 1_000 },
       ];
       for (const seek of garbage) await write.call({ type: 'send', peer: b.id, message: { type: 'seek', query: 0, seek } as never });
       const got = await a.get(record.key, { mode: 'proxy' });

@@ -37,7 +37,7 @@ describe('a seek hop', () => {
       proxyHops: 4,
       fanout: 3,
       history: [origin.id],
-      origin: origin.toFields(),
+      origin: origin.wire,
       originQuery: 7,
       timeoutMs: 1_000,
     };

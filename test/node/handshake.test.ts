@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { NodeIdentity } from '../../src/node/identity.ts';
 import { AuthError, Handshaker, type PongBackMessage, type PongMessage, type Session } from '../../src/node/handshake.ts';
-import { PeerRecord } from '../../src/node/peer-record.ts';
+import { PeerRecord, peerRecordWire, type PeerRecordFields } from '../../src/node/peer-record.ts';
 import { SessionCipher } from '../../src/node/session-cipher.ts';
+
+/** A record's wire form with some fields changed, so no longer the form it was signed in. */
+const rewire = (wire: Uint8Array, changes: Partial<PeerRecordFields>): Uint8Array =>
+  peerRecordWire({ ...PeerRecord.fromWire(wire).toFields(), ...changes });
 
 /** A node's handshake side with a clock the test moves. */
 function node(name: string, clock: { now: number }, options: { capacity?: number; pinned?: Map<string, Uint8Array> } = {}) {
@@ -108,7 +112,7 @@ describe('ping-pong-pong handshake', () => {
     const conn2 = {};
     const ping2 = a.handshaker.initiate(b.address, conn2);
     const pong2 = c.handshaker.respond(ping2, a.address, conn2);
-    assert.throws(() => a.handshaker.confirm({ ...pong2, record: { ...pong2.record, id: b.identity.id } }, conn2), {
+    assert.throws(() => a.handshaker.confirm({ ...pong2, record: rewire(pong2.record, { id: b.identity.id }) }, conn2), {
       code: 'ERR_AUTH_PEER_RECORD',
     });
   });
@@ -131,8 +135,9 @@ describe('ping-pong-pong handshake', () => {
       { ...ping, ephemeral: new Uint8Array(31) },
       { ...ping, dialed: '' },
       { ...ping, dialed: 'x'.repeat(300) },
-      { ...ping, record: { ...ping.record, publicKey: new Uint8Array(33) } },
-      { ...ping, record: { ...ping.record, signature: new Uint8Array(63) } },
+      { ...ping, record: rewire(ping.record, { publicKey: new Uint8Array(33) }) },
+      { ...ping, record: rewire(ping.record, { signature: new Uint8Array(63) }) },
+      { ...ping, record: PeerRecord.fromWire(ping.record).toFields() },
       { ...ping, type: 'pong' },
       null,
       'ping',

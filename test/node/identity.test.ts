@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Codec } from '../../src/runtime/codec.ts';
 import { KEY_FILE, NodeIdentity, peerIdOf, verifySignature } from '../../src/node/identity.ts';
-import { PeerRecord } from '../../src/node/peer-record.ts';
+import fc from 'fast-check';
+import { MAX_WIRE_BYTES, PeerRecord, PeerRecordError, peerRecordWire } from '../../src/node/peer-record.ts';
 
 describe('node identity', () => {
   let dir: string;
@@ -133,6 +134,54 @@ describe('peer records', () => {
     const decodedNewer = codec.decode(codec.encode(newer)) as PeerRecord;
     assert.equal(decodedNewer.seq, 2);
     assert.deepEqual(decodedNewer.addresses, ['/memory/b']);
+  });
+
+  it('travels as one byte string: the same bytes give the record verified before, without decoding them', () => {
+    const record = PeerRecord.create(NodeIdentity.generate(), addresses, 4);
+    const first = PeerRecord.fromWire(Uint8Array.from(record.wire));
+    assert.equal(first.idHex, record.idHex);
+    assert.deepEqual(first.addresses, addresses);
+    assert.equal(first.seq, 4);
+    assert.equal(PeerRecord.fromWire(Uint8Array.from(record.wire)), first, 'a copy of the same bytes: the same object');
+    // A newer version adopted: its wire form is the newer one, and the older bytes still verify apart.
+    const owner = NodeIdentity.generate();
+    const older = Uint8Array.from(PeerRecord.create(owner, addresses, 1).wire);
+    const held = PeerRecord.fromWire(older);
+    const next = PeerRecord.fromWire(PeerRecord.create(owner, ['/memory/next'], 2).wire);
+    assert.ok(held.adopt(next));
+    assert.deepEqual(PeerRecord.fromWire(Uint8Array.from(held.wire)).addresses, ['/memory/next']);
+    assert.equal(PeerRecord.fromWire(older).seq, 1);
+  });
+
+  it('a wire form that is not a signed record is refused with a stable code, whatever its bytes', () => {
+    const record = PeerRecord.create(identity, addresses, 7);
+    const wire = record.wire;
+    PeerRecord.fromWire(wire);
+    const flipped = Uint8Array.from(wire);
+    flipped[flipped.length - 1]! ^= 1; // the signature's last byte: the id and the layout are intact
+    assert.throws(() => PeerRecord.fromWire(flipped), { code: 'ERR_SIGNATURE_INVALID' });
+    const other = NodeIdentity.generate();
+    assert.throws(() => PeerRecord.fromWire(peerRecordWire({ ...PeerRecord.create(other, addresses, 1).toFields(), id: identity.id })), { code: 'ERR_PEER_ID_MISMATCH' });
+    for (const bad of [record.toFields(), null, 'wire', new Uint8Array(0), Uint8Array.of(0x85), Uint8Array.of(0x84, 1, 2, 3, 4), new Uint8Array(MAX_WIRE_BYTES + 1)]) {
+      assert.throws(() => PeerRecord.fromWire(bad), { code: 'ERR_PEER_RECORD_INVALID' });
+    }
+    // Any change of any byte: refused with a record error, or (never) a record other than a signed one.
+    fc.assert(
+      fc.property(fc.nat(wire.length - 1), fc.integer({ min: 1, max: 255 }), (at, xor) => {
+        const changed = Uint8Array.from(wire);
+        changed[at]! ^= xor;
+        try {
+          const got = PeerRecord.fromWire(changed);
+          // A change the decoder cannot see (an equivalent encoding) must still be this very record.
+          assert.equal(got.idHex, record.idHex);
+          assert.equal(got.seq, 7);
+          assert.deepEqual(got.signature, record.signature);
+        } catch (err) {
+          assert.ok(err instanceof PeerRecordError, `a ${(err as Error).constructor.name}: ${(err as Error).message}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('a forged record inside a message fails the whole decode with a typed error', () => {
