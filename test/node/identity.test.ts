@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { Codec } from '../../src/runtime/codec.ts';
 import { KEY_FILE, NodeIdentity, peerIdOf, verifySignature } from '../../src/node/identity.ts';
-import fc from 'fast-check';
 import { MAX_WIRE_BYTES, PeerRecord, PeerRecordError, peerRecordWire } from '../../src/node/peer-record.ts';
 
 describe('node identity', () => {
@@ -136,7 +136,7 @@ describe('peer records', () => {
     assert.deepEqual(decodedNewer.addresses, ['/memory/b']);
   });
 
-  it('travels as one byte string: the same bytes give the record verified before, without decoding them', () => {
+  it('travels as one byte string: the same bytes again give the very record verified from them', () => {
     const record = PeerRecord.create(NodeIdentity.generate(), addresses, 4);
     const first = PeerRecord.fromWire(Uint8Array.from(record.wire));
     assert.equal(first.idHex, record.idHex);
