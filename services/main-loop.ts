@@ -78,7 +78,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
   const conns = new Map<string, Conn>();
   const sessions = new Map<string, string>(); // peer id -> conn id
   const listeners: Listener[] = [];
-  const status: MainLoopStatus = { connections: 0, sessions: 0, pendingHandshakes: 0, unauthenticated: 0, handshakes: { ok: 0, rejected: {} }, dropped: {} };
+  const status: MainLoopStatus = { connections: 0, sessions: 0, pendingHandshakes: 0, unauthenticated: 0, handshakes: { ok: 0, resumed: 0, rejected: {} }, dropped: {} };
 
   const count = (table: Record<string, number>, code: string): void => void (table[code] = (table[code] ?? 0) + 1);
 
@@ -187,6 +187,7 @@ export default defineService<NodeProtocols['main-loop'], MainLoopConfig>((ctx) =
     if (conn.peer === undefined) unauthenticated--;
     conn.peer = peer;
     status.handshakes.ok++;
+    if (session.resumed) status.handshakes.resumed++;
     const existing = sessions.get(peer);
     if (existing !== undefined && existing !== id && conns.has(existing)) {
       // Two connections between the same peers: keep the one dialed by the lower id. Both ends

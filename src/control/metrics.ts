@@ -54,6 +54,16 @@ export function createMetrics(node: MyDhtNode): Registry {
     },
   });
 
+  new Counter({
+    name: 'mydht_handshakes_resumed_total',
+    help: 'Of the handshakes that opened a session, those where the peer proved itself with the secret of an earlier session rather than a signature.',
+    registers: [register],
+    async collect() {
+      this.reset();
+      this.inc((await node.connectionStatus()).handshakes.resumed);
+    },
+  });
+
   const lookups = new Counter({ name: 'mydht_lookups_total', help: 'Lookups finished, by query mode, what they sought, and whether they succeeded.', labelNames: ['mode', 'want', 'result'], registers: [register] });
   const duration = new Histogram({ name: 'mydht_lookup_duration_seconds', help: 'How long lookups took, by query mode.', labelNames: ['mode'], buckets: LOOKUP_BUCKETS, registers: [register] });
   const hops = new Histogram({ name: 'mydht_lookup_hops', help: 'The deepest hop that answered a successful lookup.', buckets: HOP_BUCKETS, registers: [register] });

@@ -1,9 +1,10 @@
-import { createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { Codec } from '../runtime/codec.ts';
 import { MyDhtError } from '../runtime/errors.ts';
 import { ChallengeCache, type ChallengeCacheOptions } from './challenge-cache.ts';
-import { NodeIdentity, verifySignature } from './identity.ts';
+import { NodeIdentity, publicKeyFromRaw, verifySignature } from './identity.ts';
 import { equalBytes, PeerRecord, PeerRecordError } from './peer-record.ts';
+import { DEFAULT_RESUMPTION_CAPACITY, DEFAULT_RESUMPTION_TTL_MS, MAC_BYTES, macOf, macVerifies, RESUMPTION_SECRET_BYTES, ResumptionCache, TICKET_BYTES, type Resumption, type ResumptionOptions } from './resumption.ts';
 import { SESSION_KEY_BYTES } from './session-cipher.ts';
 import type { SecureChannel } from '../net/transport.ts';
 
@@ -25,6 +26,14 @@ import type { SecureChannel } from '../net/transport.ts';
  * transcript also names both channel ids, initiator's first, and each side checks that the
  * record it authenticates carries the very key the channel proved. The handshake is then a
  * binding between the two identities, and the session keys go unused: the channel encrypts.
+ *
+ * Resumption: every session also derives a resumption secret and a ticket naming it, which both
+ * sides keep (ResumptionCache). A later PING to the same peer may name the ticket; if the
+ * responder still holds that secret, for that very peer, both sides prove themselves with an
+ * HMAC of the same transcript under the secret instead of a signature, and the session keys mix
+ * the secret with a fresh X25519 exchange. The nonces, labels and transcript are those of the
+ * full handshake, so replay and reflection fail the same way, and forward secrecy is kept. Any
+ * other case (no ticket, an unknown, expired or foreign one) is a full handshake.
  */
 export const NONCE_BYTES = 32;
 export const EPHEMERAL_KEY_BYTES = 32;
@@ -41,6 +50,8 @@ export interface PingMessage {
   ephemeral: Uint8Array;
   /** The address A dialed B at. */
   dialed: string;
+  /** The ticket of a resumption secret A holds for B, offered to skip the signatures. */
+  resume?: Uint8Array;
 }
 
 export interface PongMessage {
@@ -53,14 +64,19 @@ export interface PongMessage {
   observed: string;
   /** Nonce A, so A finds its handshake. */
   echo: Uint8Array;
-  signature: Uint8Array;
+  /** A full handshake: B's signature over the transcript. */
+  signature?: Uint8Array;
+  /** A resumed one, in place of the signature: B's HMAC of the transcript under the secret. */
+  mac?: Uint8Array;
 }
 
 export interface PongBackMessage {
   type: 'pong-back';
   /** Nonce B, so B finds its handshake. */
   echo: Uint8Array;
-  signature: Uint8Array;
+  /** A's proof, of the kind B's PONG used: a signature, or a MAC when B resumed. */
+  signature?: Uint8Array;
+  mac?: Uint8Array;
 }
 
 export type HandshakeMessage = PingMessage | PongMessage | PongBackMessage;
@@ -75,6 +91,8 @@ export interface Session {
   /** A short id for logs: the first 8 bytes of the transcript's hash, hex. */
   id: string;
   initiator: boolean;
+  /** Whether the peer proved itself with a resumption secret rather than a signature. */
+  resumed: boolean;
 }
 
 /** Every way a handshake is refused, with its stable code. Counted by code, never a crash. */
@@ -103,6 +121,8 @@ export interface HandshakeOptions {
   /** A pinned peer's known public key: a known id answering with another key is refused. */
   pinnedKey?: (peerIdHex: string) => Uint8Array | undefined;
   cache?: Partial<ChallengeCacheOptions>;
+  /** Resumption secrets kept (capacity 0: none, every handshake is a full one). */
+  resumption?: Partial<ResumptionOptions>;
 }
 
 /** Pending handshakes at most, per side; matches js-libp2p's order of magnitude for pending inbound. */
@@ -117,6 +137,8 @@ interface Initiated {
   expectedPeer: string | undefined;
   binding: unknown;
   channel: SecureChannel | undefined;
+  /** The secret whose ticket the PING offered. */
+  resumption: Resumption | undefined;
 }
 
 interface Responded {
@@ -124,6 +146,8 @@ interface Responded {
   transcript: Uint8Array;
   secret: Uint8Array;
   binding: unknown;
+  /** The secret the PONG proved itself with; undefined for a full handshake. */
+  resumption: Resumption | undefined;
 }
 
 const codec = new Codec();
@@ -137,12 +161,24 @@ export class Handshaker {
   readonly #options: HandshakeOptions;
   readonly #initiated: ChallengeCache<Initiated>;
   readonly #responded: ChallengeCache<Responded>;
+  readonly #resumptions: ResumptionCache;
 
   constructor(options: HandshakeOptions) {
     this.#options = options;
     const cache = { capacity: DEFAULT_PENDING_HANDSHAKES, ttlMs: DEFAULT_HANDSHAKE_TTL_MS, ...options.cache };
     this.#initiated = new ChallengeCache(cache);
     this.#responded = new ChallengeCache(cache);
+    this.#resumptions = new ResumptionCache({
+      capacity: DEFAULT_RESUMPTION_CAPACITY,
+      ttlMs: DEFAULT_RESUMPTION_TTL_MS,
+      ...(options.cache?.now === undefined ? {} : { now: options.cache.now }),
+      ...options.resumption,
+    });
+  }
+
+  /** Peers this side holds a resumption secret for. */
+  get resumable(): number {
+    return this.#resumptions.size;
   }
 
   /** Handshakes in progress, both directions. */
@@ -158,10 +194,13 @@ export class Handshaker {
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     const { privateKey, publicKey } = generateKeyPairSync('x25519');
     const ephemeralPublic = rawX25519(publicKey);
-    if (!this.#initiated.put(nonce, { nonce, ephemeral: privateKey, ephemeralPublic, dialed, expectedPeer, binding, channel })) {
+    const resumption = expectedPeer === undefined ? undefined : this.#resumptions.forPeer(expectedPeer);
+    if (!this.#initiated.put(nonce, { nonce, ephemeral: privateKey, ephemeralPublic, dialed, expectedPeer, binding, channel, resumption })) {
       throw new AuthError('ERR_HANDSHAKE_BUSY', 'too many handshakes in progress');
     }
-    return { type: 'ping', record: this.#options.record().wire, nonce, ephemeral: ephemeralPublic, dialed };
+    const ping: PingMessage = { type: 'ping', record: this.#options.record().wire, nonce, ephemeral: ephemeralPublic, dialed };
+    if (resumption !== undefined) ping.resume = resumption.ticket;
+    return ping;
   }
 
   /** B answers a PING that arrived on a connection from `observed` (over `channel`, if the transport has one). */
@@ -172,13 +211,28 @@ export class Handshaker {
     const { privateKey, publicKey } = generateKeyPairSync('x25519');
     const ephemeral = rawX25519(publicKey);
     const own = this.#options.identity;
-    const transcript = transcriptOf(peer.id, own.id, ping.nonce, nonce, ping.ephemeral, ephemeral, ping.dialed, observed, channel && [channel.remoteId, channel.localId]);
+    const resumption = ping.resume === undefined ? undefined : this.#resumptions.forTicket(ping.resume, peer.idHex);
+    const transcript = transcriptOf(
+      peer.id,
+      own.id,
+      ping.nonce,
+      nonce,
+      ping.ephemeral,
+      ephemeral,
+      ping.dialed,
+      observed,
+      channel && [channel.remoteId, channel.localId],
+      resumption?.ticket,
+    );
     const secret = exchange(privateKey, ping.ephemeral);
-    if (!this.#responded.put(nonce, { peer, transcript, secret, binding })) {
+    if (!this.#responded.put(nonce, { peer, transcript, secret, binding, resumption })) {
       throw new AuthError('ERR_HANDSHAKE_BUSY', 'too many handshakes in progress');
     }
-    const signature = own.sign(labelled(RESPONDER_LABEL, transcript));
-    return { type: 'pong', record: this.#options.record().wire, nonce, ephemeral, observed, echo: ping.nonce, signature };
+    const pong: PongMessage = { type: 'pong', record: this.#options.record().wire, nonce, ephemeral, observed, echo: ping.nonce };
+    const proof = labelled(RESPONDER_LABEL, transcript);
+    if (resumption === undefined) pong.signature = own.sign(proof);
+    else pong.mac = macOf(resumption, proof);
+    return pong;
   }
 
   /** A checks B's PONG and answers with its own; the session is then open on A's side. */
@@ -190,6 +244,11 @@ export class Handshaker {
     }
     const { channel } = initiated;
     const peer = this.#verifyPeer(pong.record, initiated.expectedPeer, channel);
+    // A MAC answers only the ticket this side offered, and the ticket names only this peer.
+    const resumption = pong.mac === undefined ? undefined : initiated.resumption;
+    if (pong.mac !== undefined && resumption?.peer !== peer.idHex) {
+      throw new AuthError('ERR_AUTH_MALFORMED', `PONG from ${peer.idHex} resumes a session this side did not offer`);
+    }
     const own = this.#options.identity;
     const transcript = transcriptOf(
       own.id,
@@ -201,13 +260,17 @@ export class Handshaker {
       initiated.dialed,
       pong.observed,
       channel && [channel.localId, channel.remoteId],
+      resumption?.ticket,
     );
-    if (!verifySignature(peer.publicKey, labelled(RESPONDER_LABEL, transcript), pong.signature)) {
-      throw new AuthError('ERR_AUTH_SIGNATURE', `PONG from ${peer.idHex} is not signed by its key`);
+    if (!proves(peer, resumption, labelled(RESPONDER_LABEL, transcript), pong)) {
+      throw new AuthError('ERR_AUTH_SIGNATURE', `PONG from ${peer.idHex} is not ${resumption === undefined ? 'signed by its key' : 'authenticated by the resumption secret'}`);
     }
     const secret = exchange(initiated.ephemeral, pong.ephemeral);
-    const signature = own.sign(labelled(INITIATOR_LABEL, transcript));
-    return { reply: { type: 'pong-back', echo: pong.nonce, signature }, session: sessionOf(peer, secret, transcript, true) };
+    const reply: PongBackMessage = { type: 'pong-back', echo: pong.nonce };
+    const proof = labelled(INITIATOR_LABEL, transcript);
+    if (resumption === undefined) reply.signature = own.sign(proof);
+    else reply.mac = macOf(resumption, proof);
+    return { reply, session: this.#sessionOf(peer, secret, transcript, true, resumption) };
   }
 
   /** B checks A's final PONG; the session is then open on B's side. */
@@ -217,10 +280,32 @@ export class Handshaker {
     if (responded === undefined) {
       throw new AuthError('ERR_AUTH_REPLAY', 'final PONG for a nonce that is unknown, already used or expired');
     }
-    if (!verifySignature(responded.peer.publicKey, labelled(INITIATOR_LABEL, responded.transcript), back.signature)) {
-      throw new AuthError('ERR_AUTH_SIGNATURE', `final PONG from ${responded.peer.idHex} is not signed by its key`);
+    const { peer, resumption } = responded;
+    if (!proves(peer, resumption, labelled(INITIATOR_LABEL, responded.transcript), back)) {
+      throw new AuthError('ERR_AUTH_SIGNATURE', `final PONG from ${peer.idHex} is not ${resumption === undefined ? 'signed by its key' : 'authenticated by the resumption secret'}`);
     }
-    return sessionOf(responded.peer, responded.secret, responded.transcript, false);
+    return this.#sessionOf(peer, responded.secret, responded.transcript, false, resumption);
+  }
+
+  /** The session's keys, and the resumption secret it leaves for the next handshake with the peer. */
+  #sessionOf(peer: PeerRecord, secret: Uint8Array, transcript: Uint8Array, initiator: boolean, resumption: Resumption | undefined): Session {
+    const digest = createHash('sha256').update(transcript).digest();
+    // A resumed session's keys need both the fresh exchange and the secret it proved.
+    const input = resumption === undefined ? secret : Buffer.concat([secret, resumption.secret]);
+    const keys = new Uint8Array(hkdfSync('sha256', input, digest, SESSION_INFO, SESSION_KEY_BYTES * 2 + RESUMPTION_SECRET_BYTES + TICKET_BYTES));
+    let at = 0;
+    const next = (length: number): Uint8Array => keys.subarray(at, (at += length));
+    const aToB = next(SESSION_KEY_BYTES);
+    const bToA = next(SESSION_KEY_BYTES);
+    this.#resumptions.store(peer.idHex, next(RESUMPTION_SECRET_BYTES), next(TICKET_BYTES));
+    return {
+      peer,
+      sendKey: initiator ? aToB : bToA,
+      receiveKey: initiator ? bToA : aToB,
+      id: digest.subarray(0, 8).toString('hex'),
+      initiator,
+      resumed: resumption !== undefined,
+    };
   }
 
   /** The connection of a pending handshake closed: forget its nonce. */
@@ -262,32 +347,25 @@ function transcriptOf(
   observed: string,
   /** The transport channel's ids of A and B, when the transport authenticated the connection. */
   channelIds: readonly [string, string] | undefined,
+  /** The ticket of the resumption secret both sides prove themselves with; none for a full handshake. */
+  ticket: Uint8Array | undefined,
 ): Uint8Array {
-  return Uint8Array.from(codec.encode([idA, idB, nonceA, nonceB, ephemeralA, ephemeralB, dialed, observed, channelIds ?? null]));
+  return Uint8Array.from(codec.encode([idA, idB, nonceA, nonceB, ephemeralA, ephemeralB, dialed, observed, channelIds ?? null, ticket ?? null]));
+}
+
+/** Whether a PONG's proof holds: the peer's signature, or the MAC under the secret it resumes. */
+function proves(peer: PeerRecord, resumption: Resumption | undefined, message: Uint8Array, proof: { signature?: Uint8Array; mac?: Uint8Array }): boolean {
+  if (resumption === undefined) return proof.signature !== undefined && verifySignature(peer.publicKey, message, proof.signature);
+  return proof.mac !== undefined && macVerifies(resumption, message, proof.mac);
 }
 
 function labelled(label: string, transcript: Uint8Array): Uint8Array {
   return codec.encode([label, transcript]);
 }
 
-function sessionOf(peer: PeerRecord, secret: Uint8Array, transcript: Uint8Array, initiator: boolean): Session {
-  const digest = createHash('sha256').update(transcript).digest();
-  const keys = new Uint8Array(hkdfSync('sha256', secret, digest, SESSION_INFO, SESSION_KEY_BYTES * 2));
-  const aToB = keys.subarray(0, SESSION_KEY_BYTES);
-  const bToA = keys.subarray(SESSION_KEY_BYTES);
-  return {
-    peer,
-    sendKey: initiator ? aToB : bToA,
-    receiveKey: initiator ? bToA : aToB,
-    id: digest.subarray(0, 8).toString('hex'),
-    initiator,
-  };
-}
-
 function exchange(privateKey: KeyObject, peerPublic: Uint8Array): Uint8Array {
   try {
-    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(peerPublic).toString('base64url') }, format: 'jwk' });
-    return new Uint8Array(diffieHellman({ privateKey, publicKey }));
+    return new Uint8Array(diffieHellman({ privateKey, publicKey: publicKeyFromRaw('x25519', peerPublic) }));
   } catch {
     // A low-order point makes the exchange fail: refuse like any other bad key.
     throw new AuthError('ERR_AUTH_MALFORMED', 'unusable ephemeral key');
@@ -316,6 +394,7 @@ function checkPing(message: unknown): PingMessage {
   const m = message as Partial<PingMessage> | null;
   if (typeof m !== 'object' || m === null || m.type !== 'ping') throw malformed('PING');
   if (!isBytes(m.nonce, NONCE_BYTES) || !isBytes(m.ephemeral, EPHEMERAL_KEY_BYTES) || !isAddress(m.dialed)) throw malformed('PING');
+  if (m.resume !== undefined && !isBytes(m.resume, TICKET_BYTES)) throw malformed('PING');
   return m as PingMessage;
 }
 
@@ -323,13 +402,18 @@ function checkPong(message: unknown): PongMessage {
   const m = message as Partial<PongMessage> | null;
   if (typeof m !== 'object' || m === null || m.type !== 'pong') throw malformed('PONG');
   if (!isBytes(m.nonce, NONCE_BYTES) || !isBytes(m.echo, NONCE_BYTES) || !isBytes(m.ephemeral, EPHEMERAL_KEY_BYTES)) throw malformed('PONG');
-  if (!isAddress(m.observed) || !(m.signature instanceof Uint8Array)) throw malformed('PONG');
+  if (!isAddress(m.observed) || !isProof(m)) throw malformed('PONG');
   return m as PongMessage;
 }
 
 function checkPongBack(message: unknown): PongBackMessage {
   const m = message as Partial<PongBackMessage> | null;
   if (typeof m !== 'object' || m === null || m.type !== 'pong-back') throw malformed('final PONG');
-  if (!isBytes(m.echo, NONCE_BYTES) || !(m.signature instanceof Uint8Array)) throw malformed('final PONG');
+  if (!isBytes(m.echo, NONCE_BYTES) || !isProof(m)) throw malformed('final PONG');
   return m as PongBackMessage;
+}
+
+/** Exactly one proof: a signature (its length is the verifier's to judge) or a MAC. */
+function isProof(m: { signature?: unknown; mac?: unknown }): boolean {
+  return m.signature === undefined ? isBytes(m.mac, MAC_BYTES) : m.signature instanceof Uint8Array && m.mac === undefined;
 }

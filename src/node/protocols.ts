@@ -71,8 +71,8 @@ export interface MainLoopStatus {
   pendingHandshakes: number;
   /** Connections without a session yet (bounded by maxPendingConnections). */
   unauthenticated: number;
-  /** Handshakes that opened a session, and refusals by code. */
-  handshakes: { ok: number; rejected: Record<string, number> };
+  /** Handshakes that opened a session (`resumed`: those of them proved by a resumption secret), and refusals by code. */
+  handshakes: { ok: number; resumed: number; rejected: Record<string, number> };
   /** Connections ended for bad input, by code. */
   dropped: Record<string, number>;
 }

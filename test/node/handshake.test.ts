@@ -9,7 +9,7 @@ const rewire = (wire: Uint8Array, changes: Partial<PeerRecordFields>): Uint8Arra
   peerRecordWire({ ...PeerRecord.fromWire(wire).toFields(), ...changes });
 
 /** A node's handshake side with a clock the test moves. */
-function node(name: string, clock: { now: number }, options: { capacity?: number; pinned?: Map<string, Uint8Array> } = {}) {
+function node(name: string, clock: { now: number }, options: { capacity?: number; pinned?: Map<string, Uint8Array>; resumable?: number } = {}) {
   const identity = NodeIdentity.generate();
   const record = PeerRecord.create(identity, [`/memory/${name}`], 1);
   const handshaker = new Handshaker({
@@ -17,15 +17,20 @@ function node(name: string, clock: { now: number }, options: { capacity?: number
     record: () => record,
     cache: { now: () => clock.now, ttlMs: 10_000, ...(options.capacity === undefined ? {} : { capacity: options.capacity }) },
     ...(options.pinned === undefined ? {} : { pinnedKey: (id: string) => options.pinned!.get(id) }),
+    resumption: { ttlMs: 3_600_000, ...(options.resumable === undefined ? {} : { capacity: options.resumable }) },
   });
   return { name, identity, record, handshaker, address: `/memory/${name}` };
 }
 
 type Node = ReturnType<typeof node>;
 
-/** One full handshake from `a` to `b` over connection `conn`; returns the messages and sessions. */
-function handshake(a: Node, b: Node, conn: object = {}) {
-  const ping = a.handshaker.initiate(b.address, conn);
+/**
+ * One handshake from `a` to `b` over connection `conn`; returns the messages and sessions. A dial
+ * that names the peer it expects (`expect`) offers a resumption secret if it holds one; one that
+ * does not is always a full handshake.
+ */
+function handshake(a: Node, b: Node, conn: object = {}, expect = false) {
+  const ping = a.handshaker.initiate(b.address, conn, expect ? b.identity.idHex : undefined);
   const pong = b.handshaker.respond(ping, a.address, conn);
   const { reply: back, session: sessionA } = a.handshaker.confirm(pong, conn);
   const sessionB = b.handshaker.accept(back, conn);
@@ -42,6 +47,34 @@ function refused(attempt: () => unknown, counts: Map<string, number>): void {
     return;
   }
   assert.fail('a replayed or forged handshake message was accepted');
+}
+
+/**
+ * Replay every message of `recorded` (handshakes from A to B) to B and to C, now and again after
+ * `later()` moves the clock: a replayed PING gets a fresh PONG (the responder cannot tell), but
+ * whoever replays it cannot finish, since the recorded final PONG names the old nonce and nothing
+ * proves the new one. `refused` fails the test at the first message accepted.
+ */
+function replayRecorded(recorded: ReturnType<typeof handshake>[], { a, b, c }: Record<'a' | 'b' | 'c', Node>, later: () => void): void {
+  const counts = new Map<string, number>();
+  const replayAll = (): void => {
+    for (const { ping, pong, back } of recorded) {
+      for (const target of [b, c]) {
+        const conn = {};
+        const fresh = target.handshaker.respond(ping, a.address, conn);
+        refused(() => target.handshaker.accept(back, conn), counts);
+        refused(() => target.handshaker.accept({ ...back, echo: fresh.nonce }, conn), counts);
+        refused(() => target.handshaker.accept(back, {}), counts);
+      }
+      for (const initiator of [a, c]) refused(() => initiator.handshaker.confirm(pong, {}), counts);
+    }
+  };
+  replayAll();
+  later();
+  replayAll();
+  assert.equal(counts.get('ERR_AUTH_REPLAY'), recorded.length * 2 * (4 + 2));
+  assert.equal(counts.get('ERR_AUTH_SIGNATURE'), recorded.length * 2 * 2);
+  console.log(`      replay attempts refused by code: ${JSON.stringify(Object.fromEntries(counts))}`);
 }
 
 describe('ping-pong-pong handshake', () => {
@@ -70,35 +103,14 @@ describe('ping-pong-pong handshake', () => {
 
   it('replay: 1,000 recorded handshakes, every message replayed to the same and another node, now and after expiry: 0 accepted', () => {
     const recorded = Array.from({ length: 1000 }, () => handshake(a, b));
-    // `refused` fails the test at the first message that is accepted.
-    const counts = new Map<string, number>();
-    const replayAll = (): void => {
-      for (const { ping, pong, back } of recorded) {
-        for (const target of [b, c]) {
-          // A replayed PING gets a fresh PONG (the responder cannot tell), but whoever replays it
-          // cannot finish: the recorded final PONG names the old nonce, and no key signs the new one.
-          const conn = {};
-          const fresh = target.handshaker.respond(ping, a.address, conn);
-          refused(() => target.handshaker.accept(back, conn), counts);
-          refused(() => target.handshaker.accept({ ...back, echo: fresh.nonce }, conn), counts);
-          refused(() => target.handshaker.accept(back, {}), counts);
-        }
-        for (const initiator of [a, c]) refused(() => initiator.handshaker.confirm(pong, {}), counts);
-      }
-    };
-    replayAll();
-    clock.now += 10_001; // past every nonce's lifetime
-    replayAll();
-    assert.equal(counts.get('ERR_AUTH_REPLAY'), 1000 * 2 * (4 + 2));
-    assert.equal(counts.get('ERR_AUTH_SIGNATURE'), 1000 * 2 * 2);
-    console.log(`      replay attempts refused by code: ${JSON.stringify(Object.fromEntries(counts))}`);
+    replayRecorded(recorded, { a, b, c }, () => (clock.now += 10_001)); // past every nonce's lifetime
   });
 
   it("reflection: B's signature sent back as A's is refused", () => {
     const conn = {};
     const ping = a.handshaker.initiate(b.address, conn);
     const pong = b.handshaker.respond(ping, a.address, conn);
-    const reflected: PongBackMessage = { type: 'pong-back', echo: pong.nonce, signature: pong.signature };
+    const reflected: PongBackMessage = { type: 'pong-back', echo: pong.nonce, signature: pong.signature! };
     assert.throws(() => b.handshaker.accept(reflected, conn), { code: 'ERR_AUTH_SIGNATURE' });
   });
 
@@ -133,6 +145,7 @@ describe('ping-pong-pong handshake', () => {
     const badPings: unknown[] = [
       { ...ping, nonce: ping.nonce.subarray(1) },
       { ...ping, ephemeral: new Uint8Array(31) },
+      { ...ping, ephemeral: new Uint8Array(32) }, // a low-order point: the exchange fails
       { ...ping, dialed: '' },
       { ...ping, dialed: 'x'.repeat(300) },
       { ...ping, record: rewire(ping.record, { publicKey: new Uint8Array(33) }) },
@@ -147,7 +160,7 @@ describe('ping-pong-pong handshake', () => {
     // Each bad answer gets a handshake of its own: a bad answer on the right connection ends its
     // handshake (the nonce is spent, and the connection is closed), so it cannot be retried.
     const badPongs: ((pong: PongMessage) => unknown)[] = [
-      (pong) => ({ ...pong, signature: pong.signature.subarray(1) }),
+      (pong) => ({ ...pong, signature: pong.signature!.subarray(1) }),
       (pong) => ({ ...pong, signature: new Uint8Array(64) }),
       (pong) => ({ ...pong, ephemeral: new Uint8Array(33) }),
       (pong) => ({ ...pong, observed: 42 }),
@@ -158,7 +171,7 @@ describe('ping-pong-pong handshake', () => {
       refused(() => a.handshaker.confirm(spoil(pong), conn), counts);
     }
     const badBacks: ((back: PongBackMessage) => unknown)[] = [
-      (back) => ({ ...back, signature: back.signature.subarray(2) }),
+      (back) => ({ ...back, signature: back.signature!.subarray(2) }),
       (back) => ({ ...back, signature: new Uint8Array(64) }),
       (back) => ({ ...back, echo: 7 }),
     ];
@@ -203,6 +216,123 @@ describe('ping-pong-pong handshake', () => {
     const conn = {};
     const ping = a.handshaker.initiate(a.address, conn);
     assert.throws(() => a.handshaker.respond(ping, a.address, conn), { code: 'ERR_AUTH_SELF' });
+  });
+
+  describe('resumption: a peer met again proves itself by MAC', () => {
+
+    it('the second handshake with a peer is resumed: MACs, no signatures, fresh keys both sides agree on', () => {
+      const first = handshake(a, b, {}, true);
+      assert.equal(first.ping.resume, undefined);
+      assert.ok(first.pong.signature !== undefined && first.back.signature !== undefined);
+      assert.equal(first.sessionA.resumed, false);
+      const second = handshake(a, b, {}, true);
+      assert.equal(second.ping.resume?.length, 16);
+      assert.equal(second.pong.signature, undefined);
+      assert.equal(second.back.signature, undefined);
+      assert.equal(second.pong.mac?.length, 32);
+      assert.ok(second.sessionA.resumed && second.sessionB.resumed);
+      assert.equal(second.sessionA.peer.idHex, b.identity.idHex);
+      assert.equal(second.sessionB.peer.idHex, a.identity.idHex);
+      assert.deepEqual(second.sessionA.sendKey, second.sessionB.receiveKey);
+      assert.deepEqual(second.sessionA.receiveKey, second.sessionB.sendKey);
+      assert.notDeepEqual(second.sessionA.sendKey, first.sessionA.sendKey);
+      // Each session leaves a new ticket: the third handshake names another one.
+      const third = handshake(a, b, {}, true);
+      assert.ok(third.sessionA.resumed);
+      assert.notDeepEqual(third.ping.resume, second.ping.resume);
+      // Either side may resume: B dials A with the secret of the last session.
+      assert.ok(handshake(b, a, {}, true).sessionB.resumed);
+    });
+
+    it('replay: 1,000 recorded resumed handshakes, every message replayed to the same and another node, now and after expiry: 0 accepted', () => {
+      handshake(a, b, {}, true);
+      const recorded = Array.from({ length: 1000 }, () => handshake(a, b, {}, true));
+      assert.ok(recorded.every(({ sessionA, pong }) => sessionA.resumed && pong.signature === undefined));
+      // Each recorded ticket was replaced by the next session (C never had one): a replayed PING
+      // gets a full PONG at best, and the recorded MAC proves nothing against its fresh nonce.
+      replayRecorded(recorded, { a, b, c }, () => (clock.now += 3_600_001)); // past every nonce's and secret's lifetime
+    });
+
+    it('a replayed PING with a live ticket gets a resumed PONG, and the replayer cannot finish', () => {
+      handshake(a, b, {}, true);
+      const conn = {};
+      const ping = a.handshaker.initiate(b.address, conn, b.identity.idHex);
+      // Mallory replays A's PING on a connection of her own: B answers with a MAC she cannot make.
+      const theirs = {};
+      const fresh = b.handshaker.respond(ping, a.address, theirs);
+      assert.ok(fresh.mac !== undefined);
+      assert.throws(() => b.handshaker.accept({ type: 'pong-back', echo: fresh.nonce, mac: new Uint8Array(32) }, theirs), { code: 'ERR_AUTH_SIGNATURE' });
+      assert.throws(() => b.handshaker.accept({ type: 'pong-back', echo: fresh.nonce, mac: fresh.mac }, theirs), { code: 'ERR_AUTH_REPLAY' });
+      // A's own handshake still completes, resumed.
+      const pong = b.handshaker.respond(ping, a.address, conn);
+      const { reply, session } = a.handshaker.confirm(pong, conn);
+      assert.ok(session.resumed && b.handshaker.accept(reply, conn).resumed);
+    });
+
+    it("reflection: B's MAC sent back as A's is refused", () => {
+      handshake(a, b, {}, true);
+      const conn = {};
+      const pong = b.handshaker.respond(a.handshaker.initiate(b.address, conn, b.identity.idHex), a.address, conn);
+      assert.ok(pong.mac !== undefined);
+      assert.throws(() => b.handshaker.accept({ type: 'pong-back', echo: pong.nonce, mac: pong.mac }, conn), { code: 'ERR_AUTH_SIGNATURE' });
+    });
+
+    it('another peer naming a ticket it saw in the clear gets a full handshake, as itself', () => {
+      handshake(a, b, {}, true);
+      const ticket = a.handshaker.initiate(b.address, {}, b.identity.idHex).resume!;
+      const conn = {};
+      const ping = { ...c.handshaker.initiate(b.address, conn, b.identity.idHex), resume: ticket };
+      const pong = b.handshaker.respond(ping, c.address, conn);
+      assert.ok(pong.signature !== undefined && pong.mac === undefined);
+      const { reply, session } = c.handshaker.confirm(pong, conn);
+      const atB = b.handshaker.accept(reply, conn);
+      assert.ok(!session.resumed && !atB.resumed);
+      assert.equal(atB.peer.idHex, c.identity.idHex);
+    });
+
+    it('a forged MAC, a MAC nobody offered, and two proofs at once are refused', () => {
+      handshake(a, b, {}, true);
+      const conn = {};
+      const pong = b.handshaker.respond(a.handshaker.initiate(b.address, conn, b.identity.idHex), a.address, conn);
+      assert.throws(() => a.handshaker.confirm({ ...pong, mac: new Uint8Array(32) }, conn), { code: 'ERR_AUTH_SIGNATURE' });
+      // A dial that offered no ticket (no expected peer) takes no MAC, whatever B thinks.
+      const conn2 = {};
+      const full = b.handshaker.respond(a.handshaker.initiate(b.address, conn2), a.address, conn2);
+      const { signature, ...unsigned } = full;
+      assert.ok(signature !== undefined);
+      assert.throws(() => a.handshaker.confirm({ ...unsigned, mac: new Uint8Array(32) }, conn2), { code: 'ERR_AUTH_MALFORMED' });
+      const conn3 = {};
+      const both = b.handshaker.respond(a.handshaker.initiate(b.address, conn3, b.identity.idHex), a.address, conn3);
+      assert.throws(() => a.handshaker.confirm({ ...both, signature: new Uint8Array(64) }, conn3), { code: 'ERR_AUTH_MALFORMED' });
+      assert.throws(() => b.handshaker.respond({ ...a.handshaker.initiate(b.address, {}), resume: new Uint8Array(15) }, a.address, {}), {
+        code: 'ERR_AUTH_MALFORMED',
+      });
+    });
+
+    it('an expired, forgotten or never-issued ticket falls back to a full handshake', () => {
+      handshake(a, b, {}, true);
+      clock.now += 3_600_001;
+      assert.equal(handshake(a, b, {}, true).sessionA.resumed, false, 'expired');
+      assert.equal(handshake(a, b, {}, true).sessionA.resumed, true);
+      // B restarts: a new handshaker with the same key remembers nothing.
+      const restarted = { ...b, handshaker: new Handshaker({ identity: b.identity, record: () => b.record, cache: { now: () => clock.now } }) };
+      const after = handshake(a, restarted, {}, true);
+      assert.ok(after.ping.resume !== undefined && !after.sessionA.resumed && !after.sessionB.resumed);
+      assert.equal(handshake(a, restarted, {}, true).sessionA.resumed, true);
+    });
+
+    it('secrets are bounded: past capacity the oldest peer is forgotten; capacity 0 keeps none', () => {
+      const small = node('small', clock, { resumable: 2 });
+      const peers = [a, b, c];
+      for (const peer of peers) handshake(small, peer, {}, true);
+      assert.equal(small.handshaker.resumable, 2);
+      assert.equal(handshake(small, a, {}, true).sessionA.resumed, false, 'a was the oldest');
+      assert.equal(handshake(small, c, {}, true).sessionA.resumed, true);
+      const none = node('none', clock, { resumable: 0 });
+      handshake(none, a, {}, true);
+      assert.equal(handshake(none, a, {}, true).sessionA.resumed, false);
+      assert.equal(none.handshaker.resumable, 0);
+    });
   });
 });
 
@@ -290,5 +420,13 @@ describe('handshake bound to a transport channel (libp2p)', () => {
     assert.throws(() => a.handshaker.confirm(pong, conn), { code: 'ERR_AUTH_SIGNATURE' });
     const unbound = b.handshaker.respond(a.handshaker.initiate(b.address, conn, undefined, atA), a.address, conn);
     assert.throws(() => a.handshaker.confirm(unbound, conn), { code: 'ERR_AUTH_SIGNATURE' });
+    // The same for a resumed handshake: its MACs cover the same transcript.
+    const first = {};
+    const opened = b.handshaker.respond(a.handshaker.initiate(b.address, first, b.identity.idHex, atA), a.address, first, atB);
+    b.handshaker.accept(a.handshaker.confirm(opened, first).reply, first);
+    const again = {};
+    const relayed = b.handshaker.respond(a.handshaker.initiate(b.address, again, b.identity.idHex, atA), a.address, again, { ...atB, localId: 'p2p-elsewhere' });
+    assert.ok(relayed.mac !== undefined);
+    assert.throws(() => a.handshaker.confirm(relayed, again), { code: 'ERR_AUTH_SIGNATURE' });
   });
 });

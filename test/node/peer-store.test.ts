@@ -53,6 +53,20 @@ describe('peer store, api and pinning', function () {
     });
   });
 
+  it('a peer met again after its idle session closed resumes the handshake, on both sides', async () => {
+    const idle = { livenessIntervalMs: 100, idleTimeoutMs: 200, targetPeers: 0 };
+    const a = await make('a', idle);
+    const b = await make('b', idle);
+    await b.dial(a.addresses[0]!);
+    await until(() => connected(a, b));
+    await until(async () => !(await connected(a, b)) && !(await connected(b, a)));
+    // A lookup from B reaches A through its routing table, by id: B offers the last session's ticket.
+    await b.closestPeers(new Uint8Array(Buffer.from(a.id, 'hex')));
+    await until(async () => (await a.connectionStatus()).handshakes.resumed === 1);
+    const [atA, atB] = await Promise.all([a.connectionStatus(), b.connectionStatus()]);
+    assert.deepEqual([atA.handshakes.ok, atB.handshakes.ok, atB.handshakes.resumed], [2, 2, 1]);
+  });
+
   it('the pool dials known peers while below its target', async () => {
     const liveness = { livenessIntervalMs: 100, livenessTimeoutMs: 5_000 };
     const a = await make('a', liveness);
