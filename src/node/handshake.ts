@@ -4,7 +4,7 @@ import { MyDhtError } from '../runtime/errors.ts';
 import { ChallengeCache, type ChallengeCacheOptions } from './challenge-cache.ts';
 import { NodeIdentity, publicKeyFromRaw, verifySignature } from './identity.ts';
 import { equalBytes, PeerRecord, PeerRecordError } from './peer-record.ts';
-import { DEFAULT_RESUMPTION_CAPACITY, DEFAULT_RESUMPTION_TTL_MS, MAC_BYTES, macOf, macVerifies, RESUMPTION_SECRET_BYTES, ResumptionCache, TICKET_BYTES, type Resumption, type ResumptionOptions } from './resumption.ts';
+import { DEFAULT_RESUMPTION_CAPACITY, DEFAULT_RESUMPTION_TTL_MS, MAC_BYTES, macOf, macVerifies, RESUMPTION_KEY_BYTES, ResumptionCache, TICKET_BYTES, type Resumption, type ResumptionOptions } from './resumption.ts';
 import { SESSION_KEY_BYTES } from './session-cipher.ts';
 import type { SecureChannel } from '../net/transport.ts';
 
@@ -293,12 +293,13 @@ export class Handshaker {
     // A resumed session's keys need both the fresh exchange and the secret it proved.
     const input = resumption === undefined ? secret : Buffer.concat([secret, resumption.secret]);
     // As a KeyObject: hkdfSync imports raw bytes through a slower check (7.6 us against 11.2, measured).
-    const keys = new Uint8Array(hkdfSync('sha256', createSecretKey(input), digest, SESSION_INFO, SESSION_KEY_BYTES * 2 + RESUMPTION_SECRET_BYTES + TICKET_BYTES));
+    const keys = new Uint8Array(hkdfSync('sha256', createSecretKey(input), digest, SESSION_INFO, SESSION_KEY_BYTES * 2 + RESUMPTION_KEY_BYTES * 2 + TICKET_BYTES));
     let at = 0;
     const next = (length: number): Uint8Array => keys.subarray(at, (at += length));
     const aToB = next(SESSION_KEY_BYTES);
     const bToA = next(SESSION_KEY_BYTES);
-    this.#resumptions.store(peer.idHex, next(RESUMPTION_SECRET_BYTES), next(TICKET_BYTES));
+    // Separate outputs: the key mixed into the next session, the MAC key, the ticket.
+    this.#resumptions.store(peer.idHex, next(RESUMPTION_KEY_BYTES), next(RESUMPTION_KEY_BYTES), next(TICKET_BYTES), resumption);
     return {
       peer,
       sendKey: initiator ? aToB : bToA,

@@ -1,21 +1,21 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
-/** A resumption secret's bytes, its ticket's bytes, and a MAC's (HMAC-SHA256). */
-export const RESUMPTION_SECRET_BYTES = 32;
+/** Each of a resumption's two keys, its ticket, and a MAC (HMAC-SHA256), in bytes. */
+export const RESUMPTION_KEY_BYTES = 32;
 export const TICKET_BYTES = 16;
 export const MAC_BYTES = 32;
 
 export interface ResumptionOptions {
   /** Peers remembered at most; past it, the oldest secret is forgotten first. */
   capacity: number;
-  /** How long a secret may be used after the session that made it, ms. */
+  /** How long a chain of resumed sessions may run after the full handshake that began it, ms. */
   ttlMs: number;
   now?: () => number;
 }
 
 /** Enough for every peer of a full routing table and then some: ~0.4 KB each. */
 export const DEFAULT_RESUMPTION_CAPACITY = 1024;
-/** An hour: a peer met again within it (a bucket refresh, a republish) skips the signatures. */
+/** An hour: a peer met again within it (a bucket refresh, a republish) skips the signatures. Then a full handshake again. */
 export const DEFAULT_RESUMPTION_TTL_MS = 3_600_000;
 
 /** What a session with one peer left behind for the next handshake with it. */
@@ -24,17 +24,21 @@ export interface Resumption {
   peer: string;
   /** Names the secret in a PING, in the clear; derived apart from it, so it reveals nothing of it. */
   ticket: Uint8Array;
+  /** Mixed into the next session's keys. */
   secret: Uint8Array;
-  /** The secret as a MAC key, made once: an HMAC keyed by raw bytes imports them every time. */
+  /** Proves each side, a key of its own (an HMAC keyed by raw bytes would import them every time). */
   macKey: KeyObject;
+  /** The full handshake's deadline: resuming never extends it. */
   expires: number;
 }
 
 /**
  * The resumption secrets of one node, one per peer, newest wins: each session, full or resumed,
- * derives a fresh one from its own key exchange, so a secret is good until the next session with
- * that peer (or its expiry). Found by peer when this side dials, by ticket when it answers.
- * Memory only: a restart forgets them all, and the next handshakes are full ones.
+ * derives fresh ones from its own key exchange, so a secret is good until the next session with
+ * that peer, and a chain of resumed sessions ends an hour after the full handshake that began it
+ * (whoever stole a secret cannot renew it for ever). Found by peer when this side dials, by
+ * ticket when it answers. Memory only: a restart forgets them all, and the next handshakes are
+ * full ones. Copies are kept, never views of a buffer that holds session keys too.
  */
 export class ResumptionCache {
   readonly #byPeer = new Map<string, Resumption>();
@@ -53,12 +57,17 @@ export class ResumptionCache {
     return this.#byPeer.size;
   }
 
-  /** Keep the secret a session with `peer` derived, in place of any older one. */
-  store(peer: string, secret: Uint8Array, ticket: Uint8Array): void {
+  /**
+   * Keep what a session with `peer` derived, in place of any older one: the key mixed into the
+   * next session, the MAC key, and the ticket. `resumed` is the resumption the session was
+   * proved with, whose deadline it keeps; a full handshake starts a new one.
+   */
+  store(peer: string, secret: Uint8Array, macKey: Uint8Array, ticket: Uint8Array, resumed?: Resumption): void {
     if (this.#capacity <= 0) return;
     this.#forget(this.#byPeer.get(peer));
     while (this.#byPeer.size >= this.#capacity) this.#forget(this.#byPeer.values().next().value);
-    const entry: Resumption = { peer, ticket, secret, macKey: createSecretKey(secret), expires: this.#now() + this.#ttlMs };
+    const expires = resumed?.expires ?? this.#now() + this.#ttlMs;
+    const entry: Resumption = { peer, ticket: Uint8Array.from(ticket), secret: Uint8Array.from(secret), macKey: createSecretKey(macKey), expires };
     this.#byPeer.set(peer, entry);
     this.#byTicket.set(ticketKey(ticket), entry);
   }
