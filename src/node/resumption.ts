@@ -13,7 +13,11 @@ export interface ResumptionOptions {
   now?: () => number;
 }
 
-/** Enough for every peer of a full routing table and then some: ~0.4 KB each. */
+/**
+ * Enough for every peer of a full routing table and then some. An entry holds ~1.3 KB of RSS
+ * (measured over 10,000: 91 bytes of heap, the rest the MAC key's OpenSSL object), so ~1.3 MB
+ * at capacity.
+ */
 export const DEFAULT_RESUMPTION_CAPACITY = 1024;
 /** An hour: a peer met again within it (a bucket refresh, a republish) skips the signatures. Then a full handshake again. */
 export const DEFAULT_RESUMPTION_TTL_MS = 3_600_000;
@@ -103,7 +107,7 @@ export function macOf(entry: Resumption, message: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac('sha256', entry.macKey).update(message).digest());
 }
 
-/** Whether `mac` is the MAC of `message` under the entry's secret, compared in constant time. */
+/** Whether `mac` is the MAC of `message` under the entry's MAC key, compared in constant time. */
 export function macVerifies(entry: Resumption, message: Uint8Array, mac: Uint8Array): boolean {
   return mac.length === MAC_BYTES && timingSafeEqual(macOf(entry, message), mac);
 }
