@@ -198,16 +198,16 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
             return write.send({ type: 'send', peer: from, message: { type: 'alive-ack', n: message.n } });
           case 'find-peer': {
             const found = peers.get(toHex(message.id));
-            const value = found === undefined ? null : found.record.wire;
+            const value = found === undefined ? null : found.record;
             return write.send({ type: 'send', peer: from, message: { type: 'reply', query: message.query, ok: true, value } });
           }
           case 'find-node': {
-            const value = closestRecords(message.target, options.k).map((record) => record.wire);
+            const value = closestRecords(message.target, options.k);
             return write.send({ type: 'send', peer: from, message: { type: 'reply', query: message.query, ok: true, value } });
           }
           case 'record': {
             try {
-              const record = PeerRecord.fromWire(message.record);
+              const record = PeerRecord.of(message.record);
               if (record.idHex === from) remember(record);
             } catch (err) {
               ctx.log.debug({ peer: from, err }, 'ignored a bad record');
@@ -234,7 +234,7 @@ export default defineService<NodeProtocols['peer-store'], PeerStoreConfig>((ctx)
         for (const result of results) {
           if (!result.ok || result.value === null || result.value === undefined) continue;
           try {
-            const record = PeerRecord.fromWire(result.value);
+            const record = PeerRecord.of(result.value);
             if (record.idHex === id) {
               // The peer that knew it can relay to it while there is no direct session.
               detached(write.send({ type: 'route', peer: id, via: result.from }));

@@ -5,6 +5,7 @@ import { defineService } from '../src/runtime/service.ts';
 import { ROUTES, type SessionMessage } from '../src/node/messages.ts';
 import type { NodeProtocols } from '../src/node/protocols.ts';
 import { SessionCipher } from '../src/node/session-cipher.ts';
+import { SharedRefTable } from '../src/runtime/shared-ref.ts';
 import { DEFAULT_MAX_FRAME, Wire, type WireMessage } from '../src/node/wire.ts';
 import { DEFAULT_PEER_RATE_LIMIT, TokenBucket, type RateLimit } from '../src/node/rate-limit.ts';
 
@@ -47,6 +48,8 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
     bucket: TokenBucket;
     /** When the last session message other than a liveness ping came (Date.now()), or the connection opened. */
     lastActive: number;
+    /** The peer records (shared refs) this session received lately, which the peer may name by index. */
+    refs: SharedRefTable;
   }
   const readers = new Map<string, Reader>();
   const received: Record<string, number> = {};
@@ -127,7 +130,8 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
       const frame = reader.waiting.shift()!;
       let message: WireMessage;
       try {
-        message = wire.decode(frame, reader.cipher);
+        // Handshake steps name no shared refs: the table starts with the session.
+        message = wire.decode(frame, reader.cipher, reader.peer === undefined ? undefined : reader.refs);
       } catch (err) {
         drop(conn, err);
         return;
@@ -179,6 +183,7 @@ export default defineService<NodeProtocols['read'], ReadConfig | null>((ctx) => 
           peer: undefined,
           bucket: new TokenBucket(limit.perSecond, limit.burst),
           lastActive: Date.now(),
+          refs: new SharedRefTable(),
         });
       },
       bytes: ({ conn, chunk }) => {

@@ -4,6 +4,7 @@ import { defineService } from '../src/runtime/service.ts';
 import type { SessionMessage } from '../src/node/messages.ts';
 import type { NodeProtocols } from '../src/node/protocols.ts';
 import { SessionCipher } from '../src/node/session-cipher.ts';
+import { SharedRefTable } from '../src/runtime/shared-ref.ts';
 import { DEFAULT_MAX_FRAME, Wire, type WireMessage } from '../src/node/wire.ts';
 
 export interface WriteConfig {
@@ -23,6 +24,8 @@ interface Writer {
   cipher: SessionCipher | undefined;
   /** Messages to the peer this connection was dialed for, held until its session opens. */
   buffered: WireMessage[];
+  /** The peer records (shared refs) sent on this session lately: sent again by index. */
+  refs: SharedRefTable;
 }
 
 /**
@@ -51,7 +54,7 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
   return {
     handlers: {
       open: ({ conn, peer }) => {
-        writers.set(conn, { peer, open: false, cipher: undefined, buffered: [] });
+        writers.set(conn, { peer, open: false, cipher: undefined, buffered: [], refs: new SharedRefTable() });
         if (peer !== undefined && !routes.has(peer)) routes.set(peer, conn);
       },
       session: ({ conn, peer, sendKey, primary }) => {
@@ -68,7 +71,7 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
           writer.buffered.push(...held);
         }
         const buffered = writer.buffered.splice(0);
-        for (const message of buffered) detached(out(conn, wire.encode(message, writer.cipher)));
+        for (const message of buffered) detached(out(conn, wire.encode(message, writer.cipher, writer.refs)));
         return undefined;
       },
       send: ({ peer, message }) => {
@@ -97,7 +100,7 @@ export default defineService<NodeProtocols['write'], WriteConfig | null>((ctx) =
           return undefined;
         }
         // Direct sends, the hot path, get no extra promise: theirs resolves to undefined already.
-        const written = out(conn, wire.encode(message, writer.cipher)) as Promise<undefined>;
+        const written = out(conn, wire.encode(message, writer.cipher, writer.refs)) as Promise<undefined>;
         return relay === undefined ? written : written.then(() => relay);
       },
       route: ({ peer, via }) => {

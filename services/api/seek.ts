@@ -148,7 +148,7 @@ export class Seeker {
       proxyHops: options.proxyHops,
       fanout: options.fanout,
       history: [this.#ports.self],
-      origin: options.origin.wire,
+      origin: options.origin,
       originQuery: id,
       timeoutMs: options.timeoutMs,
     };
@@ -174,7 +174,7 @@ export class Seeker {
     try {
       if (this.#active >= MAX_ACTIVE_HOPS) throw new MyDhtError('ERR_BUSY', `${MAX_ACTIVE_HOPS} seeks already in progress here`);
       request = checkSeekRequest(input);
-      origin = PeerRecord.fromWire(request.origin);
+      origin = PeerRecord.of(request.origin);
     } catch (err) {
       this.stats.refused++;
       this.#ports.log.debug({ peer: from, err }, 'refused a seek');
@@ -225,7 +225,7 @@ export class Seeker {
     }
     const onPath = new Set([...request.history.map((id) => Buffer.from(id).toString('hex')), from, this.#ports.selfHex]);
     const contacts = (await this.#ports.closest(target, k + onPath.size)).filter((peer) => !onPath.has(peer.idHex));
-    answer.peers = contacts.slice(0, k).map((peer) => peer.wire);
+    answer.peers = contacts.slice(0, k);
     if (answer.value !== null || request.depth >= request.hopLimit) return;
     // Greedy toward the target: only peers closer than this hop, so a seek never goes back out.
     const next = contacts.filter((peer) => compareDistance(target, peer.id, self) < 0).slice(0, request.fanout);
@@ -247,8 +247,7 @@ export class Seeker {
     }
     answer.peers = [...peers.values()]
       .sort((a, b) => compareDistance(target, a.id, b.id))
-      .slice(0, k)
-      .map((peer) => peer.wire);
+      .slice(0, k);
   }
 
   /**
@@ -265,7 +264,7 @@ export class Seeker {
       proxyHops: 1,
       fanout: 1,
       history: [this.#ports.self],
-      origin: options.origin.wire,
+      origin: options.origin,
       // Its own query id: each step is a query of its own, never a duplicate of another.
       originQuery: id,
       timeoutMs: options.timeoutMs,
@@ -307,11 +306,15 @@ export class Seeker {
     return answer === null ? null : { ...answer, peers: this.#verified(answer.peers) };
   }
 
-  /** The records among `wires` (wire forms, unchecked) that verify, this node's own left out. */
-  #verified(wires: readonly unknown[]): PeerRecord[] {
-    return wires.flatMap((wire) => {
+  /**
+   * The peers of an answer as records, this node's own left out. Over a session each is a
+   * PeerRecord already (verified as it was decoded); a wire form is verified here, and any other
+   * value left out.
+   */
+  #verified(peers: readonly unknown[]): PeerRecord[] {
+    return peers.flatMap((peer) => {
       try {
-        const record = PeerRecord.fromWire(wire);
+        const record = PeerRecord.of(peer);
         return record.idHex === this.#ports.selfHex ? [] : [record];
       } catch {
         return [];

@@ -62,8 +62,11 @@ export interface SeekRequest {
   fanout: number;
   /** Ids of the origin and every hop on the way here: never forwarded to (the loop filter). */
   history: Uint8Array[];
-  /** Where hops past the proxied ones answer, and the origin's query id they answer to. */
-  origin: Uint8Array;
+  /**
+   * Where hops past the proxied ones answer (the origin's PeerRecord: a shared ref, so by index
+   * on a session that carried it before), and the origin's query id they answer to.
+   */
+  origin: unknown;
   originQuery: number;
   /** What is left of the origin's deadline for this hop, ms. */
   timeoutMs: number;
@@ -73,8 +76,11 @@ export interface SeekRequest {
 export interface SeekAnswer {
   /** The record found under the target, if `want` is `value` (checked by whoever takes it). */
   value: unknown;
-  /** The peers closest to the target that this hop (and its proxied forwards) know, closest first. */
-  peers: Uint8Array[];
+  /**
+   * The records of the peers closest to the target that this hop (and its proxied forwards) know,
+   * closest first: PeerRecords as sent (shared refs), unchecked as received.
+   */
+  peers: unknown[];
   /** The deepest hop that answered into this one. */
   hops: number;
   /** Forwards made below this hop whose answers go straight to the origin: the origin waits for them too. */
@@ -114,7 +120,8 @@ export function checkSeekRequest(input: unknown): SeekRequest {
   if (!Array.isArray(r.history) || r.history.length !== r.depth || !r.history.every((id) => id instanceof Uint8Array && id.length === ID_BYTES)) {
     bad('history must hold one 32-byte id per hop before this one');
   }
-  if (!(r.origin instanceof Uint8Array)) bad("origin must be a peer record's wire form");
+  // The origin's record is checked by the hop that takes it (PeerRecord.of).
+  if (r.origin === undefined || r.origin === null) bad("origin must be the origin's peer record");
   return r as SeekRequest;
 }
 

@@ -1,4 +1,5 @@
 import type { SeekRequest } from '../dht/seek.ts';
+import type { PeerRecord } from './peer-record.ts';
 
 /**
  * What travels inside an authenticated session: the command union of the node protocol. Each
@@ -15,9 +16,9 @@ export type SessionMessage =
   /** Liveness: a ping is answered by a pong with the same number. */
   | { type: 'alive'; n: number }
   | { type: 'alive-ack'; n: number }
-  /** Kademlia FIND_NODE: the peers the receiver knows closest to `target`, as `reply` (value: their records' wire forms, PeerRecord.wire). */
+  /** Kademlia FIND_NODE: the peers the receiver knows closest to `target`, as `reply` (value: their PeerRecords). */
   | { type: 'find-node'; query: number; target: Uint8Array }
-  /** Ask for a peer's record by id; answered with `reply` (value: its wire form, PeerRecord.wire, or null). */
+  /** Ask for a peer's record by id; answered with `reply` (value: its PeerRecord, or null). */
   | { type: 'find-peer'; query: number; id: Uint8Array }
   /**
    * A forwarded query (proxy, async and mixed modes): answered with `reply` (value: SeekAnswer),
@@ -32,7 +33,7 @@ export type SessionMessage =
   /** Every push of that subscription up to `n` arrived. */
   | { type: 'notify-ack'; key: Uint8Array; n: number }
   /** The sender's newer record (its addresses changed). */
-  | { type: 'record'; record: Uint8Array }
+  | { type: 'record'; record: PeerRecord }
   /**
    * Proxying, one hop: "pass this to `to`", sent to a peer that has a session with `to`, which
    * delivers it as `relayed`, naming the sender. The relay vouches for `from`; the final peer

@@ -166,6 +166,14 @@ export class PeerRecord {
     return PeerRecord.verify({ id, publicKey, addresses, seq, signature });
   }
 
+  /**
+   * A record as a message holds it: a PeerRecord (a shared ref, rebuilt through `fromWire` when it
+   * crossed a session, thread or process, so verified), or a wire form, checked by `fromWire`.
+   */
+  static of(value: unknown): PeerRecord {
+    return value instanceof PeerRecord ? value : PeerRecord.fromWire(value);
+  }
+
   /** This record as it crosses the network or a thread or process (see MAX_WIRE_BYTES). */
   get wire(): Uint8Array {
     return this.#wire;
