@@ -200,7 +200,7 @@ export const PeerRecordShared = defineShared<PeerRecord, Uint8Array>({
   id: (record) => record.idHex,
   toSendable: (record) => record.wire,
   fromSendable: (wire) => PeerRecord.fromWire(wire),
-  update: (existing, wire) => void existing.adopt(PeerRecord.fromWire(wire)),
+  update: (existing, incoming) => void existing.adopt(incoming),
 });
 
 function signedBytes(id: Uint8Array, publicKey: Uint8Array, addresses: readonly string[], seq: number): Uint8Array {

@@ -23,10 +23,11 @@ export interface SharedType<T extends object, S> {
   /** Rebuild an object from its sendable form (validate it: it may come from a broken peer). */
   fromSendable: (sendable: S) => T;
   /**
-   * Called when a sendable form arrives for an id already interned: fold the newer content into
-   * the existing object (for example a peer record with a higher sequence). Default: keep it.
+   * Called when a sendable form arrives for an id already interned, with the object rebuilt from
+   * it: fold the newer content into the existing object (for example a peer record with a higher
+   * sequence). Default: keep it.
    */
-  update?: (existing: T, incoming: S) => void;
+  update?: (existing: T, incoming: T) => void;
 }
 
 /** Interned objects per tag, held weakly so the table never keeps an object alive by itself. */
@@ -82,7 +83,7 @@ function intern<T extends object, S>(type: SharedType<T, S>, table: Map<string, 
   const id = type.id(fresh);
   const held = table.get(id)?.deref() as T | undefined;
   if (held !== undefined) {
-    type.update?.(held, sendable);
+    if (held !== fresh) type.update?.(held, fresh);
     return held;
   }
   remember(type, table, fresh, id);

@@ -83,6 +83,16 @@ describe('peer records by back-reference on a session (SharedRefTable)', () => {
     assert.deepEqual(arrived!.addresses, ['/ip4/10.9.0.2/tcp/2']);
   });
 
+  it('a newer version from another object arrives as the record held already, updated', () => {
+    const identity = NodeIdentity.generate();
+    const link = session();
+    const [held] = valueOf(link.answer([PeerRecord.create(identity, ['/ip4/10.9.1.1/tcp/1'], 1)]).arrived) as PeerRecord[];
+    const [again] = valueOf(link.answer([PeerRecord.create(identity, ['/ip4/10.9.1.2/tcp/2'], 2)]).arrived) as PeerRecord[];
+    assert.equal(again, held, 'interned by id');
+    assert.equal(held!.seq, 2);
+    assert.deepEqual(held!.addresses, ['/ip4/10.9.1.2/tcp/2']);
+  });
+
   it('a frame refused for its size leaves both tables as they were', () => {
     const link = session({}, 2_000);
     assert.throws(() => link.answer(records), { code: 'ERR_FRAME_TOO_LARGE' });
