@@ -238,22 +238,13 @@ export class Handshaker {
 
   /** The session's keys, and the resumption secret it leaves for the next handshake with the peer. */
   #sessionOf(peer: PeerRecord, secret: Uint8Array, transcript: Uint8Array, initiator: boolean, resumption: Resumption | undefined): Session {
-    const digest = createHash('sha256').update(transcript).digest();
-    // A resumed session's keys need both the fresh exchange and the secret it proved.
-    const input = resumption === undefined ? secret : Buffer.concat([secret, resumption.secret]);
-    // As a KeyObject: hkdfSync imports raw bytes through a slower check (7.6 us against 11.2, measured).
-    const keys = new Uint8Array(hkdfSync('sha256', createSecretKey(input), digest, SESSION_INFO, SESSION_KEY_BYTES * 2 + RESUMPTION_KEY_BYTES * 2 + TICKET_BYTES));
-    let at = 0;
-    const next = (length: number): Uint8Array => keys.subarray(at, (at += length));
-    const aToB = next(SESSION_KEY_BYTES);
-    const bToA = next(SESSION_KEY_BYTES);
-    // Separate outputs: the key mixed into the next session, the MAC key, the ticket.
-    this.#resumptions.store(peer.idHex, next(RESUMPTION_KEY_BYTES), next(RESUMPTION_KEY_BYTES), next(TICKET_BYTES), resumption);
+    const keys = sessionKeys(secret, transcript, resumption?.secret);
+    this.#resumptions.store(peer.idHex, keys.nextSecret, keys.macKey, keys.ticket, resumption);
     return {
       peer,
-      sendKey: initiator ? aToB : bToA,
-      receiveKey: initiator ? bToA : aToB,
-      id: digest.subarray(0, 8).toString('hex'),
+      sendKey: initiator ? keys.aToB : keys.bToA,
+      receiveKey: initiator ? keys.bToA : keys.aToB,
+      id: keys.id,
       initiator,
       resumed: resumption !== undefined,
     };
@@ -287,7 +278,11 @@ export class Handshaker {
   }
 }
 
-function transcriptOf(
+/**
+ * What both signatures (or both MACs) of a handshake cover: every field either side sent or saw, so
+ * that changing any one of them in transit fails the proof.
+ */
+export function transcriptOf(
   idA: Uint8Array,
   idB: Uint8Array,
   nonceA: Uint8Array,
@@ -302,6 +297,40 @@ function transcriptOf(
   ticket: Uint8Array | undefined,
 ): Uint8Array {
   return Uint8Array.from(codec.encode([idA, idB, nonceA, nonceB, ephemeralA, ephemeralB, dialed, observed, channelIds ?? null, ticket ?? null]));
+}
+
+/** What a session's key schedule gives both sides alike; which key seals which direction is the caller's. */
+export interface SessionKeys {
+  aToB: Uint8Array;
+  bToA: Uint8Array;
+  /** The resumption secret the next session with the peer mixes in, its MAC key, and its ticket. */
+  nextSecret: Uint8Array;
+  macKey: Uint8Array;
+  ticket: Uint8Array;
+  /** The first 8 bytes of the transcript's hash, hex. */
+  id: string;
+}
+
+/**
+ * The key schedule: one HKDF over the X25519 output, salted with the transcript's hash, split
+ * into separate outputs. A resumed session's input is the fresh exchange and the resumption
+ * secret it proved, so its keys need both: whoever holds only one of them derives none.
+ */
+export function sessionKeys(exchanged: Uint8Array, transcript: Uint8Array, resumptionSecret: Uint8Array | undefined): SessionKeys {
+  const digest = createHash('sha256').update(transcript).digest();
+  const input = resumptionSecret === undefined ? exchanged : Buffer.concat([exchanged, resumptionSecret]);
+  // As a KeyObject: hkdfSync imports raw bytes through a slower check (7.6 us against 11.2, measured).
+  const keys = new Uint8Array(hkdfSync('sha256', createSecretKey(input), digest, SESSION_INFO, SESSION_KEY_BYTES * 2 + RESUMPTION_KEY_BYTES * 2 + TICKET_BYTES));
+  let at = 0;
+  const next = (length: number): Uint8Array => keys.subarray(at, (at += length));
+  return {
+    aToB: next(SESSION_KEY_BYTES),
+    bToA: next(SESSION_KEY_BYTES),
+    nextSecret: next(RESUMPTION_KEY_BYTES),
+    macKey: next(RESUMPTION_KEY_BYTES),
+    ticket: next(TICKET_BYTES),
+    id: digest.subarray(0, 8).toString('hex'),
+  };
 }
 
 /** Whether a PONG's proof holds: the peer's signature, or the MAC under the secret it resumes. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { NodeIdentity } from '../../src/node/identity.ts';
-import { AuthError, Handshaker, type PongBackMessage, type PongMessage, type Session } from '../../src/node/handshake.ts';
+import { AuthError, Handshaker, sessionKeys, transcriptOf, type PongBackMessage, type PongMessage, type Session } from '../../src/node/handshake.ts';
 import { PeerRecord, peerRecordWire, type PeerRecordFields } from '../../src/node/peer-record.ts';
 import { SessionCipher } from '../../src/node/session-cipher.ts';
 
@@ -347,6 +347,55 @@ describe('ping-pong-pong handshake', () => {
       assert.equal(handshake(none, a, {}, true).sessionA.resumed, false);
       assert.equal(none.handshaker.resumable, 0);
     });
+  });
+});
+
+describe('key schedule and transcript', () => {
+  const filled = (length: number, byte: number): Uint8Array => new Uint8Array(length).fill(byte);
+  type Fields = Parameters<typeof transcriptOf>;
+  const base: Fields = [filled(32, 1), filled(32, 2), filled(32, 3), filled(32, 4), filled(32, 5), filled(32, 6), '/memory/b', '/memory/a', ['ca', 'cb'], filled(16, 7)];
+  const flip = (bytes: Uint8Array): Uint8Array => {
+    const copy = Uint8Array.from(bytes);
+    copy[copy.length - 1]! ^= 1;
+    return copy;
+  };
+
+  it('the transcript names every field, the channel ids and the ticket among them: changing any one changes it', () => {
+    const variants: Fields[] = [base];
+    base.forEach((value, at) => {
+      const changed = (next: Fields[number]): void => {
+        const fields = [...base] as Fields;
+        fields[at] = next;
+        variants.push(fields);
+      };
+      if (value instanceof Uint8Array) changed(flip(value));
+      else if (typeof value === 'string') changed(`${value}x`);
+      if (at === 8) {
+        changed(undefined);
+        changed(['cb', 'ca']);
+      }
+      if (at === 9) changed(undefined);
+    });
+    // Moving characters across a field boundary is a change too.
+    variants.push([...base.slice(0, 6), '/memory/', 'b/memory/a', ...base.slice(8)] as unknown as Fields);
+    const transcripts = new Set(variants.map((fields) => Buffer.from(transcriptOf(...fields)).toString('hex')));
+    assert.equal(transcripts.size, variants.length);
+  });
+
+  it("a resumed session's keys need the resumption secret: without it, or with another one, no key is the same", () => {
+    const exchanged = filled(32, 9);
+    const transcript = transcriptOf(...base);
+    const secret = filled(32, 10);
+    const resumed = sessionKeys(exchanged, transcript, secret);
+    assert.deepEqual(sessionKeys(exchanged, transcript, Uint8Array.from(secret)), resumed, 'the same inputs give the same keys, both sides alike');
+    const outputs = (keys: ReturnType<typeof sessionKeys>): Uint8Array[] => [keys.aToB, keys.bToA, keys.nextSecret, keys.macKey, keys.ticket];
+    for (const other of [sessionKeys(exchanged, transcript, undefined), sessionKeys(exchanged, transcript, flip(secret)), sessionKeys(flip(exchanged), transcript, secret), sessionKeys(exchanged, flip(transcript), secret)]) {
+      outputs(other).forEach((key, at) => assert.notDeepEqual(key, outputs(resumed)[at]));
+    }
+    // Each output is a key of its own.
+    const all = outputs(resumed).map((key) => Buffer.from(key).toString('hex'));
+    assert.equal(new Set(all).size, all.length);
+    assert.equal(sessionKeys(exchanged, transcript, undefined).id, resumed.id, 'the id names the transcript only');
   });
 });
 
